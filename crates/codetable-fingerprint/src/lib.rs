@@ -1,0 +1,251 @@
+//! Fingerprints of code fragments: what makes two pieces of code "the same pattern".
+//!
+//! For every candidate fragment of a [`SyntaxTree`] (a function, class or block above a
+//! minimum size) [`fingerprint`] computes
+//! - an exact hash of its token texts, blind to layout and comments (Type-1 clones);
+//! - an exact hash with identifiers and literals abstracted to their roles (Type-2);
+//! - a one-permutation MinHash [`Sketch`] over k-grams of the abstracted tokens, whose
+//!   agreement estimates Jaccard similarity (Type-3 candidates);
+//! - a bottom-up subtree id (kind and child ids) for incremental re-analysis;
+//!
+//! and the file keeps its abstracted token stream as 16-bit symbols, on which candidate
+//! pairs are verified ([`similarity`]).
+//!
+//! ```
+//! use codetable_fingerprint::{fingerprint, FingerprintConfig};
+//! use codetable_syntax::{Language, SyntaxParser};
+//!
+//! let a = b"def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n";
+//! let b = b"def add_all(items):\n    acc = 1\n    for i in items:\n        acc += i\n    return acc\n";
+//! let config = FingerprintConfig { min_tokens: 5, min_lines: 2 };
+//! let mut parser = SyntaxParser::default();
+//! let fa = fingerprint(&parser.parse(Language::Python, a).unwrap(), a, &config);
+//! let fb = fingerprint(&parser.parse(Language::Python, b).unwrap(), b, &config);
+//! let (fa, fb) = (fa.fragments.last().unwrap(), fb.fragments.last().unwrap());
+//! assert_ne!(fa.exact_hash, fb.exact_hash); // different names and literals
+//! assert_eq!(fa.renamed_hash, fb.renamed_hash); // the same once abstracted
+//! ```
+
+mod similarity;
+mod sketch;
+
+pub use similarity::{lcs_len, similarity};
+pub use sketch::{Sketch, SHINGLE, SKETCH_BINS};
+
+use codetable_syntax::{Category, SyntaxTree, TokenClass};
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Which fragments are worth fingerprinting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FingerprintConfig {
+    /// Fewer tokens than this and a fragment is ignored (default 50).
+    pub min_tokens: u32,
+    /// Fewer lines than this and a fragment is ignored (default 5).
+    pub min_lines: u32,
+}
+
+impl Default for FingerprintConfig {
+    fn default() -> Self {
+        FingerprintConfig {
+            min_tokens: 50,
+            min_lines: 5,
+        }
+    }
+}
+
+/// One candidate fragment and its fingerprints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    pub category: Category,
+    /// 1-based inclusive line range.
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Token range in the file's [`FileFingerprint::symbols`].
+    pub first_token: u32,
+    pub end_token: u32,
+    /// Type-1: token texts, no layout, no comments.
+    pub exact_hash: u64,
+    /// Type-2: identifiers and literals abstracted.
+    pub renamed_hash: u64,
+    /// Bottom-up structural id: node kinds and leaf texts.
+    pub subtree_id: u64,
+    /// Near-miss sketch of the abstracted tokens.
+    pub sketch: Sketch,
+    /// The nearest enclosing fragment, as an index into the same file's fragments.
+    pub parent: Option<u32>,
+}
+
+impl Fragment {
+    pub fn token_count(&self) -> u32 {
+        self.end_token - self.first_token
+    }
+
+    pub fn line_count(&self) -> u32 {
+        self.end_line - self.start_line + 1
+    }
+}
+
+/// The fingerprints of one file.
+#[derive(Clone, Debug, Default)]
+pub struct FileFingerprint {
+    /// The abstracted token stream, one 16-bit symbol per token.
+    pub symbols: Vec<u16>,
+    /// Candidate fragments, ordered by first token, enclosing fragments first.
+    pub fragments: Vec<Fragment>,
+    /// Subtree id of the whole file.
+    pub root_id: u64,
+}
+
+/// Role markers mixed into abstracted token hashes.
+const IDENTIFIER: u64 = 0x9e37_79b9_7f4a_7c15;
+const LITERAL: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+/// A cheap, well-mixed combination of two 64-bit values (order matters).
+pub(crate) fn mix(a: u64, b: u64) -> u64 {
+    let x = (a ^ b.rotate_left(23)).wrapping_mul(0x9fb2_1c65_1e98_df25);
+    x ^ (x >> 29)
+}
+
+/// Fingerprints every fragment of `tree` that passes `config`.
+pub fn fingerprint(tree: &SyntaxTree, source: &[u8], config: &FingerprintConfig) -> FileFingerprint {
+    let verbatim: Vec<u64> = tree
+        .tokens
+        .iter()
+        .map(|t| xxh3_64(&source[t.start as usize..t.end as usize]))
+        .collect();
+    let abstracted: Vec<u64> = tree
+        .tokens
+        .iter()
+        .zip(&verbatim)
+        .map(|(t, &h)| match t.class {
+            TokenClass::Verbatim => h,
+            TokenClass::Identifier => IDENTIFIER,
+            TokenClass::Literal => LITERAL,
+        })
+        .collect();
+    let symbols = abstracted.iter().map(|&h| fold16(h)).collect();
+    let grams = sketch::shingles(&abstracted);
+
+    let mut fragments = Vec::new();
+    let mut ids: Vec<u64> = Vec::new();
+    for node in &tree.nodes {
+        let children = ids.split_off(ids.len() - node.children as usize);
+        let id = if node.children == 0 && node.end_token > node.first_token {
+            mix(node.kind as u64, verbatim[node.first_token as usize])
+        } else {
+            children.iter().fold(node.kind as u64, |acc, &c| mix(acc, c))
+        };
+        ids.push(id);
+        let Some(category) = node.category else {
+            continue;
+        };
+        let (first, end) = (node.first_token as usize, node.end_token as usize);
+        if (end - first) < config.min_tokens as usize
+            || node.end_line - node.start_line + 1 < config.min_lines
+        {
+            continue;
+        }
+        fragments.push(Fragment {
+            category,
+            start_line: node.start_line,
+            end_line: node.end_line,
+            first_token: node.first_token,
+            end_token: node.end_token,
+            exact_hash: xxh3_64(bytemuck::cast_slice(&verbatim[first..end])),
+            renamed_hash: xxh3_64(bytemuck::cast_slice(&abstracted[first..end])),
+            subtree_id: id,
+            sketch: Sketch::of(&grams[first..end.saturating_sub(SHINGLE - 1).max(first)]),
+            parent: None,
+        });
+    }
+    link_parents(&mut fragments);
+    FileFingerprint {
+        symbols,
+        fragments,
+        root_id: ids.last().copied().unwrap_or(0),
+    }
+}
+
+/// Orders fragments outermost-first and links each to its nearest enclosing fragment.
+fn link_parents(fragments: &mut [Fragment]) {
+    fragments.sort_by_key(|f| (f.first_token, std::cmp::Reverse(f.end_token)));
+    let mut open: Vec<usize> = Vec::new();
+    for i in 0..fragments.len() {
+        while let Some(&top) = open.last() {
+            if fragments[top].end_token >= fragments[i].end_token
+                && fragments[top].first_token <= fragments[i].first_token
+            {
+                break;
+            }
+            open.pop();
+        }
+        fragments[i].parent = open.last().map(|&p| p as u32);
+        open.push(i);
+    }
+}
+
+fn fold16(h: u64) -> u16 {
+    (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codetable_syntax::{Language, SyntaxParser};
+
+    fn fragments(language: Language, src: &str, config: &FingerprintConfig) -> FileFingerprint {
+        let tree = SyntaxParser::default()
+            .parse(language, src.as_bytes())
+            .unwrap();
+        fingerprint(&tree, src.as_bytes(), config)
+    }
+
+    const SMALL: FingerprintConfig = FingerprintConfig {
+        min_tokens: 12,
+        min_lines: 3,
+    };
+
+    const FUNC: &str = "fn area(w: u32, h: u32) -> u32 {\n    let a = w * h;\n    if a > 10 {\n        return a - 1;\n    }\n    a + 2\n}\n";
+
+    #[test]
+    fn layout_and_comments_do_not_change_the_exact_hash() {
+        let relaid = "fn area(w: u32,\n h: u32) -> u32 { // area\n let a = w*h; if a > 10 { return a - 1; }\n /* sum */ a + 2\n}\n";
+        let a = fragments(Language::Rust, FUNC, &SMALL);
+        let b = fragments(Language::Rust, relaid, &SMALL);
+        assert_eq!(a.fragments[0].exact_hash, b.fragments[0].exact_hash);
+        assert_eq!(a.fragments[0].subtree_id, b.fragments[0].subtree_id);
+    }
+
+    #[test]
+    fn renaming_changes_the_exact_hash_but_not_the_renamed_hash() {
+        let renamed = FUNC.replace("area", "size").replace('w', "x").replace("10", "99");
+        let a = fragments(Language::Rust, FUNC, &SMALL);
+        let b = fragments(Language::Rust, &renamed, &SMALL);
+        assert_ne!(a.fragments[0].exact_hash, b.fragments[0].exact_hash);
+        assert_eq!(a.fragments[0].renamed_hash, b.fragments[0].renamed_hash);
+        assert_eq!(a.fragments[0].sketch, b.fragments[0].sketch);
+    }
+
+    #[test]
+    fn a_changed_operator_changes_the_renamed_hash() {
+        let edited = FUNC.replace("w * h", "w + h");
+        let a = fragments(Language::Rust, FUNC, &SMALL);
+        let b = fragments(Language::Rust, &edited, &SMALL);
+        assert_ne!(a.fragments[0].renamed_hash, b.fragments[0].renamed_hash);
+    }
+
+    #[test]
+    fn small_fragments_are_ignored_and_parents_are_linked() {
+        let fp = fragments(Language::Rust, FUNC, &SMALL);
+        assert_eq!(fp.fragments.len(), 1, "the `if` has 10 tokens");
+        let loose = FingerprintConfig {
+            min_tokens: 5,
+            min_lines: 1,
+        };
+        let fp = fragments(Language::Rust, FUNC, &loose);
+        let categories: Vec<_> = fp.fragments.iter().map(|f| f.category).collect();
+        assert_eq!(categories, [Category::Function, Category::Conditional]);
+        assert_eq!(fp.fragments[1].parent, Some(0));
+        assert_eq!(fp.fragments[0].parent, None);
+    }
+}

@@ -1,0 +1,401 @@
+//! Parsing a file and flattening its tree into tokens and post-order nodes, iteratively, so
+//! that deep nesting never overflows the stack.
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use crate::language::KindRole;
+use crate::{Category, Language};
+
+/// What a token is to normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenClass {
+    /// Keywords, operators, punctuation and other named leaves: kept as written.
+    Verbatim,
+    /// A name: abstracted in Type-2 normalisation.
+    Identifier,
+    /// A literal (taken whole): abstracted in Type-2 normalisation.
+    Literal,
+}
+
+/// One leaf of the tree (comments and imports excluded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// tree-sitter kind id.
+    pub kind: u16,
+    pub class: TokenClass,
+    /// 1-based line of the token's first byte.
+    pub line: u32,
+    /// Byte range in the source.
+    pub start: u32,
+    pub end: u32,
+}
+
+/// One node of the tree, in post-order: a node's children are the `children` entries
+/// completed just before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// tree-sitter kind id.
+    pub kind: u16,
+    /// The universal category, when this kind is a candidate fragment.
+    pub category: Option<Category>,
+    /// Token range `first_token..end_token` covered by the node.
+    pub first_token: u32,
+    pub end_token: u32,
+    /// 1-based inclusive line range.
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Number of direct children kept in the flattening.
+    pub children: u32,
+}
+
+/// A flattened parse of one file.
+#[derive(Clone, Debug, Default)]
+pub struct SyntaxTree {
+    pub tokens: Vec<Token>,
+    /// Every kept node in post-order (the root last).
+    pub nodes: Vec<Node>,
+    /// Whether tree-sitter recovered from syntax errors (ERROR or MISSING nodes).
+    pub has_errors: bool,
+}
+
+impl SyntaxTree {
+    /// The source bytes of token `index`.
+    pub fn token_text<'s>(&self, source: &'s [u8], index: usize) -> &'s [u8] {
+        let t = &self.tokens[index];
+        &source[t.start as usize..t.end as usize]
+    }
+}
+
+/// Why a file could not be parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("parsing took longer than {0:?}; the file is skipped (raise --parse-timeout?)")]
+    Timeout(Duration),
+    #[error("the {0} grammar could not be loaded: {1}")]
+    Grammar(&'static str, String),
+    #[error("file is larger than 4 GiB")]
+    TooLarge,
+}
+
+/// A reusable parser for every language: one per thread (tree-sitter parsers are `Send`,
+/// not `Sync`).
+pub struct SyntaxParser {
+    parser: tree_sitter::Parser,
+    current: Option<Language>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for SyntaxParser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyntaxParser")
+            .field("current", &self.current)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SyntaxParser {
+    fn default() -> Self {
+        SyntaxParser::with_timeout(Duration::from_secs(20))
+    }
+}
+
+impl SyntaxParser {
+    /// A parser that gives up on one file after `timeout`.
+    pub fn with_timeout(timeout: Duration) -> SyntaxParser {
+        SyntaxParser {
+            parser: tree_sitter::Parser::new(),
+            current: None,
+            timeout,
+        }
+    }
+
+    /// Parses `source` and flattens the tree. Syntax errors are tolerated.
+    pub fn parse(&mut self, language: Language, source: &[u8]) -> Result<SyntaxTree, ParseError> {
+        if u32::try_from(source.len()).is_err() {
+            return Err(ParseError::TooLarge);
+        }
+        if self.current != Some(language) {
+            self.parser
+                .set_language(&language.grammar())
+                .map_err(|e| ParseError::Grammar(language.name(), e.to_string()))?;
+            self.current = Some(language);
+        }
+        let deadline = Instant::now() + self.timeout;
+        let mut past_deadline = |_: &tree_sitter::ParseState| {
+            if Instant::now() > deadline {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let options = tree_sitter::ParseOptions::new().progress_callback(&mut past_deadline);
+        let mut read = |offset: usize, _| &source[offset.min(source.len())..];
+        let tree = self
+            .parser
+            .parse_with_options(&mut read, None, Some(options));
+        let Some(tree) = tree else {
+            // A cancelled parse leaves state behind; the next parse must start afresh.
+            self.parser.reset();
+            return Err(ParseError::Timeout(self.timeout));
+        };
+        Ok(flatten(language, &tree))
+    }
+}
+
+/// A node being visited: completed when the cursor leaves it.
+struct Frame {
+    kind: u16,
+    category: Option<Category>,
+    /// Nearest enclosing non-block category, this node included (tells methods apart).
+    enclosing: Option<Category>,
+    first_token: u32,
+    start_line: u32,
+    end_line: u32,
+    children: u32,
+}
+
+fn flatten(language: Language, tree: &tree_sitter::Tree) -> SyntaxTree {
+    let table = language.kinds();
+    let mut out = SyntaxTree {
+        has_errors: tree.root_node().has_error(),
+        ..SyntaxTree::default()
+    };
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut cursor = tree.walk();
+
+    // Completes the top frame into a post-order node.
+    let finish = |stack: &mut Vec<Frame>, out: &mut SyntaxTree| {
+        let frame = stack.pop().expect("a frame per entered node");
+        let end_token = out.tokens.len() as u32;
+        out.nodes.push(Node {
+            kind: frame.kind,
+            category: frame.category,
+            first_token: frame.first_token,
+            end_token,
+            start_line: frame.start_line,
+            end_line: frame.end_line,
+            children: frame.children,
+        });
+        if let Some(parent) = stack.last_mut() {
+            parent.children += 1;
+        }
+    };
+
+    loop {
+        let node = cursor.node();
+        let kind = node.kind_id();
+        let start_line = node.start_position().row as u32 + 1;
+        let end_line = node.end_position().row as u32 + 1;
+        let role = table.role(kind);
+        let mut entered = false;
+        match role {
+            KindRole::Comment | KindRole::Import => {}
+            _ if node.is_missing() || node.start_byte() == node.end_byte() => {}
+            KindRole::Identifier | KindRole::Literal => {
+                push_leaf(&mut out, &mut stack, &node, role, start_line, end_line);
+            }
+            _ if node.child_count() == 0 => {
+                push_leaf(&mut out, &mut stack, &node, role, start_line, end_line);
+            }
+            KindRole::Fragment(_) | KindRole::Plain => {
+                let parent = stack.last();
+                let parent_enclosing = parent.and_then(|f| f.enclosing);
+                let category = match role {
+                    // The body of a function, loop or branch adds nothing to its owner.
+                    KindRole::Fragment(Category::Block)
+                        if parent.is_some_and(|f| f.category.is_some()) =>
+                    {
+                        None
+                    }
+                    KindRole::Fragment(Category::Function)
+                        if parent_enclosing == Some(Category::Class) =>
+                    {
+                        Some(Category::Method)
+                    }
+                    KindRole::Fragment(c) => Some(c),
+                    _ => None,
+                };
+                let enclosing = match category {
+                    Some(Category::Block) | None => parent_enclosing,
+                    Some(c) => Some(c),
+                };
+                stack.push(Frame {
+                    kind,
+                    category,
+                    enclosing,
+                    first_token: out.tokens.len() as u32,
+                    start_line,
+                    end_line,
+                    children: 0,
+                });
+                entered = true;
+            }
+        }
+        if entered {
+            if cursor.goto_first_child() {
+                continue;
+            }
+            finish(&mut stack, &mut out);
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return out;
+            }
+            // Only entered nodes are descended into, so every parent has a frame.
+            finish(&mut stack, &mut out);
+        }
+    }
+}
+
+fn push_leaf(
+    out: &mut SyntaxTree,
+    stack: &mut [Frame],
+    node: &tree_sitter::Node,
+    role: KindRole,
+    start_line: u32,
+    end_line: u32,
+) {
+    let class = match role {
+        KindRole::Identifier => TokenClass::Identifier,
+        KindRole::Literal => TokenClass::Literal,
+        _ => TokenClass::Verbatim,
+    };
+    let index = out.tokens.len() as u32;
+    out.tokens.push(Token {
+        kind: node.kind_id(),
+        class,
+        line: start_line,
+        start: node.start_byte() as u32,
+        end: node.end_byte() as u32,
+    });
+    out.nodes.push(Node {
+        kind: node.kind_id(),
+        category: None,
+        first_token: index,
+        end_token: index + 1,
+        start_line,
+        end_line,
+        children: 0,
+    });
+    if let Some(parent) = stack.last_mut() {
+        parent.children += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(language: Language, src: &str) -> SyntaxTree {
+        SyntaxParser::default()
+            .parse(language, src.as_bytes())
+            .unwrap()
+    }
+
+    fn categories(tree: &SyntaxTree) -> Vec<Category> {
+        tree.nodes.iter().filter_map(|n| n.category).collect()
+    }
+
+    #[test]
+    fn comments_and_imports_are_not_tokens() {
+        let src = "// license header\nuse std::fmt;\nfn f() -> u32 { /* c */ 1 }\n";
+        let tree = parse(Language::Rust, src);
+        let texts: Vec<_> = (0..tree.tokens.len())
+            .map(|i| String::from_utf8_lossy(tree.token_text(src.as_bytes(), i)).into_owned())
+            .collect();
+        assert_eq!(texts, ["fn", "f", "(", ")", "->", "u32", "{", "1", "}"]);
+    }
+
+    #[test]
+    fn literals_are_one_token_and_identifiers_are_classified() {
+        let src = "x = f(\"a b c\", 42)\n";
+        let tree = parse(Language::Python, src);
+        let classes: Vec<_> = tree.tokens.iter().map(|t| t.class).collect();
+        use TokenClass::*;
+        assert_eq!(
+            classes,
+            [Identifier, Verbatim, Identifier, Verbatim, Literal, Verbatim, Literal, Verbatim]
+        );
+    }
+
+    #[test]
+    fn functions_inside_classes_are_methods() {
+        let src = "class A:\n    def m(self):\n        pass\n\ndef f():\n    pass\n";
+        let tree = parse(Language::Python, src);
+        assert_eq!(
+            categories(&tree),
+            [Category::Method, Category::Class, Category::Function]
+        );
+        let rust = parse(Language::Rust, "impl A { fn m(&self) {} }\nfn f() {}\n");
+        assert!(categories(&rust).contains(&Category::Method));
+        assert!(categories(&rust).contains(&Category::Function));
+    }
+
+    #[test]
+    fn post_order_children_and_token_ranges_are_consistent() {
+        let src = "int f(int a) { if (a) { return a + 1; } return 0; }\n";
+        let tree = parse(Language::C, src);
+        // Replaying post-order with a stack must consume exactly one root.
+        let mut stack: Vec<(u32, u32)> = Vec::new();
+        for node in &tree.nodes {
+            let children = stack.split_off(stack.len() - node.children as usize);
+            if let (Some(first), Some(last)) = (children.first(), children.last()) {
+                assert_eq!(first.0, node.first_token);
+                assert_eq!(last.1, node.end_token);
+            }
+            stack.push((node.first_token, node.end_token));
+        }
+        assert_eq!(stack, [(0, tree.tokens.len() as u32)]);
+    }
+
+    #[test]
+    fn syntax_errors_are_tolerated() {
+        let tree = parse(Language::Java, "class A { void f( { int x = ; } ");
+        assert!(tree.has_errors);
+        assert!(!tree.tokens.is_empty());
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let depth = 10_000;
+        let src = format!("x = {}1{}\n", "(".repeat(depth), ")".repeat(depth));
+        let tree = parse(Language::Python, &src);
+        assert_eq!(tree.tokens.len(), 2 * depth + 3);
+    }
+
+    #[test]
+    fn every_language_parses_a_function() {
+        let samples: &[(Language, &str)] = &[
+            (Language::Rust, "fn f(a: u32) -> u32 { a }"),
+            (Language::Python, "def f(a):\n    return a\n"),
+            (Language::JavaScript, "function f(a) { return a; }"),
+            (Language::TypeScript, "function f(a: number): number { return a; }"),
+            (Language::Tsx, "function f(a: number) { return <div>{a}</div>; }"),
+            (Language::Java, "class A { int f(int a) { return a; } }"),
+            (Language::Go, "package p\nfunc f(a int) int { return a }\n"),
+            (Language::C, "int f(int a) { return a; }"),
+            (Language::Cpp, "int f(int a) { return a; }"),
+            (Language::CSharp, "class A { int F(int a) { return a; } }"),
+            (Language::Ruby, "def f(a)\n  a\nend\n"),
+            (Language::Php, "<?php function f($a) { return $a; }"),
+            (Language::Kotlin, "fun f(a: Int): Int { return a }"),
+            (Language::Swift, "func f(a: Int) -> Int { return a }"),
+            (Language::Scala, "object A { def f(a: Int): Int = { a } }"),
+        ];
+        for (language, src) in samples {
+            let tree = parse(*language, src);
+            let cats = categories(&tree);
+            assert!(
+                cats.contains(&Category::Function) || cats.contains(&Category::Method),
+                "{}: no function in {cats:?}",
+                language.name()
+            );
+            assert!(!tree.has_errors, "{}: syntax error in sample", language.name());
+        }
+    }
+}
