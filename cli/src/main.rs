@@ -1,1 +1,173 @@
-fn main(){}
+//! The `codetable` command: flags in, a library call, a report and an exit code out.
+//!
+//! Exit codes: 0 success, 1 fatal error (the root cannot be read, the output cannot be
+//! written), 2 usage error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use codetable::{analyze, render_json, render_text, AnalyzeOptions, Language};
+
+#[derive(Parser, Debug)]
+#[command(name = "codetable", version, about = "Find the recurring patterns of a codebase")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Find exact, renamed and near-miss copies in a directory.
+    Analyze(AnalyzeArgs),
+    /// List the supported languages and their file extensions.
+    Languages,
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    /// The directory to analyse.
+    dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Only these languages (comma-separated or repeated; see `codetable languages`).
+    #[arg(long = "lang", value_delimiter = ',', value_parser = parse_language)]
+    languages: Vec<Language>,
+    /// Leave out paths matching this gitignore-style glob (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    excludes: Vec<String>,
+    /// Also analyse generated (`@generated`, `DO NOT EDIT`) and minified files.
+    #[arg(long)]
+    include_generated: bool,
+    /// Follow symbolic links.
+    #[arg(long)]
+    follow_links: bool,
+    /// Minimum fragment size in tokens.
+    #[arg(long, default_value_t = 50)]
+    min_tokens: u32,
+    /// Minimum fragment size in lines.
+    #[arg(long, default_value_t = 5)]
+    min_lines: u32,
+    /// Minimum token-level similarity of a near-miss pair, in (0, 1].
+    #[arg(long, default_value_t = 0.70, value_parser = parse_similarity)]
+    min_similarity: f64,
+    /// Report exact and renamed copies only.
+    #[arg(long)]
+    no_near_miss: bool,
+    /// Skip files larger than this many bytes.
+    #[arg(long, default_value_t = 4 << 20)]
+    max_file_size: u64,
+    /// Give up parsing one file after this many seconds.
+    #[arg(long, default_value_t = 20)]
+    parse_timeout: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Families listed by the text format.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn parse_language(name: &str) -> Result<Language, String> {
+    Language::from_name(name).ok_or_else(|| {
+        let known: Vec<_> = Language::ALL.iter().map(|l| l.name()).collect();
+        format!("unknown language {name:?}; known: {}", known.join(", "))
+    })
+}
+
+fn parse_similarity(value: &str) -> Result<f64, String> {
+    let x: f64 = value.parse().map_err(|e| format!("{e}"))?;
+    if x > 0.0 && x <= 1.0 {
+        Ok(x)
+    } else {
+        Err("must be in (0, 1]".into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CODETABLE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("codetable: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Languages => {
+            let mut out = std::io::stdout().lock();
+            for language in Language::ALL {
+                writeln!(
+                    out,
+                    "{:<12} {}",
+                    language.name(),
+                    language.spec().extensions.join(" ")
+                )?;
+            }
+            Ok(())
+        }
+        Command::Analyze(args) => run_analyze(args),
+    }
+}
+
+fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    let mut options = AnalyzeOptions::new(&args.dir);
+    options.languages = args.languages;
+    options.excludes = args.excludes;
+    options.include_generated = args.include_generated;
+    options.follow_links = args.follow_links;
+    options.max_file_size = args.max_file_size;
+    options.parse_timeout = Duration::from_secs(args.parse_timeout);
+    options.fingerprint.min_tokens = args.min_tokens;
+    options.fingerprint.min_lines = args.min_lines;
+    options.matching.min_similarity = args.min_similarity;
+    options.matching.near_miss = !args.no_near_miss;
+
+    let report = analyze(&options)?;
+    let rendered = match args.format {
+        Format::Text => render_text(&report, args.top),
+        Format::Json => render_json(&report),
+    };
+    match args.output {
+        Some(path) => std::fs::write(&path, rendered)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(rendered.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}

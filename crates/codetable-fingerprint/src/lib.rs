@@ -158,7 +158,7 @@ pub fn fingerprint(tree: &SyntaxTree, source: &[u8], config: &FingerprintConfig)
             parent: None,
         });
     }
-    link_parents(&mut fragments);
+    nest(&mut fragments);
     FileFingerprint {
         symbols,
         fragments,
@@ -166,9 +166,11 @@ pub fn fingerprint(tree: &SyntaxTree, source: &[u8], config: &FingerprintConfig)
     }
 }
 
-/// Orders fragments outermost-first and links each to its nearest enclosing fragment.
-fn link_parents(fragments: &mut [Fragment]) {
+/// Orders fragments outermost-first, drops repeats of one token range (a node whose only
+/// child spans the same tokens) and links each to its nearest enclosing fragment.
+fn nest(fragments: &mut Vec<Fragment>) {
     fragments.sort_by_key(|f| (f.first_token, std::cmp::Reverse(f.end_token)));
+    fragments.dedup_by_key(|f| (f.first_token, f.end_token));
     let mut open: Vec<usize> = Vec::new();
     for i in 0..fragments.len() {
         while let Some(&top) = open.last() {

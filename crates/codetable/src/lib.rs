@@ -1,1 +1,75 @@
+//! codetable finds the recurring patterns of a codebase: exact copies, renamed copies and
+//! near-miss copies of functions, classes and blocks, grouped into families.
+//!
+//! This crate is the library facade: it walks a tree, parses and fingerprints every file in
+//! parallel (`codetable-syntax`, `codetable-fingerprint`), matches the fragments
+//! (`codetable-match`) and returns a [`Report`] (`codetable-report`).
+//!
+//! ```no_run
+//! use codetable::{analyze, AnalyzeOptions};
+//!
+//! let report = analyze(&AnalyzeOptions::new("path/to/project")).unwrap();
+//! for family in &report.families {
+//!     println!("{} {} instances", family.clone_type, family.instances.len());
+//! }
+//! ```
 
+mod analyze;
+mod walk;
+
+pub use analyze::analyze;
+pub use codetable_fingerprint::FingerprintConfig;
+pub use codetable_match::MatchConfig;
+pub use codetable_report::{render_json, render_text, Report};
+pub use codetable_syntax::Language;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to analyse and how.
+#[derive(Clone, Debug)]
+pub struct AnalyzeOptions {
+    /// The directory to analyse.
+    pub root: PathBuf,
+    /// Restrict to these languages (all when empty).
+    pub languages: Vec<Language>,
+    /// Gitignore-style globs of paths to leave out, relative to the root.
+    pub excludes: Vec<String>,
+    /// Analyse files marked generated (`@generated`, `DO NOT EDIT`) or minified too.
+    pub include_generated: bool,
+    /// Follow symbolic links (loops are detected and skipped).
+    pub follow_links: bool,
+    /// Files larger than this many bytes are skipped (default 4 MiB).
+    pub max_file_size: u64,
+    /// Parsing one file longer than this gives up on it (default 20 s).
+    pub parse_timeout: Duration,
+    pub fingerprint: FingerprintConfig,
+    pub matching: MatchConfig,
+}
+
+impl AnalyzeOptions {
+    /// The default options for `root`.
+    pub fn new(root: impl Into<PathBuf>) -> AnalyzeOptions {
+        AnalyzeOptions {
+            root: root.into(),
+            languages: Vec::new(),
+            excludes: Vec::new(),
+            include_generated: false,
+            follow_links: false,
+            max_file_size: 4 << 20,
+            parse_timeout: Duration::from_secs(20),
+            fingerprint: FingerprintConfig::default(),
+            matching: MatchConfig::default(),
+        }
+    }
+}
+
+/// Why an analysis could not run at all. Problems with single files are never errors:
+/// they are listed in [`Report::skipped`].
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error("cannot analyse {0}: {1}")]
+    Root(PathBuf, String),
+    #[error("invalid --exclude glob {0:?}: {1}")]
+    BadGlob(String, String),
+}

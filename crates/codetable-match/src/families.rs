@@ -1,0 +1,331 @@
+//! From exact classes and near-miss edges to deterministic, subsumption-free families.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::near::near_miss_edges;
+use crate::{Entry, MatchConfig};
+
+/// How alike the instances of a family are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CloneType {
+    /// Identical but for layout and comments.
+    #[serde(rename = "T1")]
+    Type1,
+    /// Identical once identifiers and literals are abstracted.
+    #[serde(rename = "T2")]
+    Type2,
+    /// Near-miss: statements added, removed or changed.
+    #[serde(rename = "T3")]
+    Type3,
+}
+
+/// A clone class: fragments that are copies of one another.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    /// Indices into the matched entries, ascending.
+    pub members: Vec<u32>,
+    pub clone_type: CloneType,
+    /// Lowest and highest verified pairwise similarity (1.0 for exact classes).
+    pub similarity_min: f64,
+    pub similarity_max: f64,
+}
+
+/// Counters of one matching run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchStats {
+    /// Fragments matched.
+    pub fragments: u64,
+    /// Distinct abstracted token streams (exact classes).
+    pub exact_classes: u64,
+    /// Near-miss candidate pairs produced by LSH.
+    pub candidate_pairs: u64,
+    /// Candidate pairs that passed verification.
+    pub verified_pairs: u64,
+    /// Families dropped because a larger family holds all their instances.
+    pub subsumed_families: u64,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Groups `entries` into clone families. Same input, same output.
+pub fn find_families(entries: &[Entry], config: &MatchConfig) -> (Vec<Family>, MatchStats) {
+    let mut stats = MatchStats {
+        fragments: entries.len() as u64,
+        ..MatchStats::default()
+    };
+
+    // 1. Exact classes by abstracted hash; members ascending.
+    let mut order: Vec<u32> = (0..entries.len() as u32).collect();
+    order.par_sort_unstable_by_key(|&i| (entries[i as usize].renamed_hash, i));
+    let classes: Vec<&[u32]> = order
+        .chunk_by(|&a, &b| entries[a as usize].renamed_hash == entries[b as usize].renamed_hash)
+        .collect();
+    stats.exact_classes = classes.len() as u64;
+    let mut class_of = vec![NONE; entries.len()];
+    for (c, members) in classes.iter().enumerate() {
+        for &m in *members {
+            class_of[m as usize] = c as u32;
+        }
+    }
+
+    // 2. Near-miss edges between class representatives.
+    let edges = if config.near_miss {
+        let representatives: Vec<u32> = classes.iter().map(|c| c[0]).collect();
+        let (edges, near) = near_miss_edges(entries, &representatives, config);
+        stats.candidate_pairs = near.candidates;
+        stats.verified_pairs = near.verified;
+        edges
+    } else {
+        Vec::new()
+    };
+
+    // 3. Connected components of classes.
+    let mut roots = UnionFind::new(classes.len());
+    for e in &edges {
+        roots.union(class_of[e.a as usize], class_of[e.b as usize]);
+    }
+    let mut component_classes: Vec<(u32, u32)> = (0..classes.len() as u32)
+        .map(|c| (roots.find(c), c))
+        .collect();
+    component_classes.sort_unstable();
+    let mut range = vec![(f64::INFINITY, f64::NEG_INFINITY); classes.len()];
+    for e in &edges {
+        let r = roots.find(class_of[e.a as usize]) as usize;
+        range[r].0 = range[r].0.min(e.similarity);
+        range[r].1 = range[r].1.max(e.similarity);
+    }
+
+    let mut families = Vec::new();
+    for component in component_classes.chunk_by(|a, b| a.0 == b.0) {
+        let mut members: Vec<u32> = component
+            .iter()
+            .flat_map(|&(_, c)| classes[c as usize].iter().copied())
+            .collect();
+        if members.len() < 2 {
+            continue;
+        }
+        members.sort_unstable();
+        let family = if component.len() == 1 {
+            let first = entries[members[0] as usize].exact_hash;
+            let verbatim = members
+                .iter()
+                .all(|&m| entries[m as usize].exact_hash == first);
+            Family {
+                members,
+                clone_type: if verbatim {
+                    CloneType::Type1
+                } else {
+                    CloneType::Type2
+                },
+                similarity_min: 1.0,
+                similarity_max: 1.0,
+            }
+        } else {
+            let (low, mut high) = range[component[0].0 as usize];
+            if component
+                .iter()
+                .any(|&(_, c)| classes[c as usize].len() > 1)
+            {
+                high = 1.0;
+            }
+            Family {
+                members,
+                clone_type: CloneType::Type3,
+                similarity_min: low,
+                similarity_max: high,
+            }
+        };
+        families.push(family);
+    }
+    families.sort_by_key(|f| f.members[0]);
+
+    // 4. Subsumption.
+    let before = families.len();
+    let families = drop_subsumed(entries, families);
+    stats.subsumed_families = (before - families.len()) as u64;
+    (families, stats)
+}
+
+/// Drops every family whose instances each sit inside a distinct instance of one other
+/// family: the nested copy is part of the larger one.
+fn drop_subsumed(entries: &[Entry], families: Vec<Family>) -> Vec<Family> {
+    let mut family_of = vec![NONE; entries.len()];
+    for (f, family) in families.iter().enumerate() {
+        for &m in &family.members {
+            family_of[m as usize] = f as u32;
+        }
+    }
+    let ancestors = |mut i: u32| {
+        std::iter::from_fn(move || {
+            i = entries[i as usize].parent?;
+            Some(i)
+        })
+    };
+    let subsumed: Vec<bool> = families
+        .par_iter()
+        .enumerate()
+        .map(|(f, family)| {
+            let candidates = ancestors(family.members[0])
+                .map(|a| family_of[a as usize])
+                .filter(|&g| g != NONE && g != f as u32);
+            candidates.into_iter().any(|g| {
+                let mut containers: Vec<u32> = Vec::with_capacity(family.members.len());
+                for &m in &family.members {
+                    match ancestors(m).find(|&a| family_of[a as usize] == g) {
+                        Some(a) => containers.push(a),
+                        None => return false,
+                    }
+                }
+                containers.sort_unstable();
+                containers.windows(2).all(|w| w[0] != w[1])
+            })
+        })
+        .collect();
+    families
+        .into_iter()
+        .zip(subsumed)
+        .filter_map(|(family, gone)| (!gone).then_some(family))
+        .collect()
+}
+
+/// Union-find whose root is always the smallest index: deterministic components.
+struct UnionFind {
+    parent: Vec<u32>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> UnionFind {
+        UnionFind {
+            parent: (0..n as u32).collect(),
+        }
+    }
+
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let grand = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grand;
+            x = grand;
+        }
+        x
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        let (low, high) = (ra.min(rb), ra.max(rb));
+        self.parent[high as usize] = low;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codetable_fingerprint::Sketch;
+
+    struct Spec {
+        exact: u64,
+        renamed: u64,
+        tokens: Vec<u16>,
+        file: u32,
+        first: u32,
+        parent: Option<u32>,
+    }
+
+    fn spec(exact: u64, renamed: u64, tokens: Vec<u16>, file: u32) -> Spec {
+        Spec {
+            exact,
+            renamed,
+            tokens,
+            file,
+            first: 0,
+            parent: None,
+        }
+    }
+
+    fn run(specs: &[Spec], sketches: &[Sketch]) -> Vec<Family> {
+        let entries: Vec<Entry> = specs
+            .iter()
+            .zip(sketches)
+            .map(|(s, sketch)| Entry {
+                exact_hash: s.exact,
+                renamed_hash: s.renamed,
+                sketch,
+                tokens: &s.tokens,
+                file: s.file,
+                first_token: s.first,
+                parent: s.parent,
+                lines: s.tokens.len() as u32 / 5,
+            })
+            .collect();
+        find_families(&entries, &MatchConfig::default()).0
+    }
+
+    fn stream(seed: u16, len: u16) -> Vec<u16> {
+        (0..len).map(|i| i.wrapping_mul(31).wrapping_add(seed) % 97).collect()
+    }
+
+    #[test]
+    fn exact_classes_are_typed() {
+        let s = Sketch([1; 64]);
+        let t = stream(0, 60);
+        let families = run(
+            &[
+                spec(1, 10, t.clone(), 0),
+                spec(1, 10, t.clone(), 1),
+                spec(2, 20, stream(5, 60), 2),
+                spec(3, 20, stream(5, 60), 3),
+            ],
+            &[s, s, Sketch([2; 64]), Sketch([2; 64])],
+        );
+        let types: Vec<_> = families.iter().map(|f| (f.members.clone(), f.clone_type)).collect();
+        assert_eq!(
+            types,
+            [(vec![0, 1], CloneType::Type1), (vec![2, 3], CloneType::Type2)]
+        );
+    }
+
+    #[test]
+    fn near_misses_join_when_verified_and_not_otherwise() {
+        let base = stream(0, 100);
+        let mut edited = base.clone();
+        edited.splice(40..50, [1, 2, 3]);
+        let unrelated: Vec<u16> = (0..100).map(|i| 200 + i % 7).collect();
+        let s = Sketch([9; 64]);
+        let families = run(
+            &[
+                spec(1, 1, base, 0),
+                spec(2, 2, edited, 1),
+                spec(3, 3, unrelated, 2),
+            ],
+            &[s, s, s],
+        );
+        assert_eq!(families.len(), 1);
+        assert_eq!(families[0].members, [0, 1]);
+        assert_eq!(families[0].clone_type, CloneType::Type3);
+        assert!(families[0].similarity_min > 0.85 && families[0].similarity_min < 1.0);
+    }
+
+    #[test]
+    fn nested_copies_are_subsumed_by_their_enclosing_family() {
+        // Two copied functions (0 and 2), each holding a copied loop (1 and 3).
+        let s = Sketch([4; 64]);
+        let mut specs = vec![
+            spec(1, 1, stream(1, 80), 0),
+            spec(2, 2, stream(2, 60), 0),
+            spec(1, 1, stream(1, 80), 1),
+            spec(2, 2, stream(2, 60), 1),
+        ];
+        specs[1].parent = Some(0);
+        specs[3].parent = Some(2);
+        specs[1].first = 10;
+        specs[3].first = 10;
+        let families = run(&specs, &[s; 4]);
+        assert_eq!(families.len(), 1);
+        assert_eq!(families[0].members, [0, 2]);
+
+        // A third copy of the loop alone keeps the loop family alive.
+        specs.push(spec(2, 2, stream(2, 60), 2));
+        let families = run(&specs, &[s; 5]);
+        assert_eq!(families.len(), 2);
+    }
+}

@@ -1,0 +1,98 @@
+//! Near-miss pairs: LSH banding over sketches, then verification on token streams.
+
+use codetable_fingerprint::{lcs_len, SKETCH_BINS};
+use rayon::prelude::*;
+
+use crate::{Entry, MatchConfig};
+
+/// A verified near-miss pair of entries (`a < b`) and their similarity in [0, 1].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Edge {
+    pub a: u32,
+    pub b: u32,
+    pub similarity: f64,
+}
+
+/// Counters of the near-miss stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NearStats {
+    pub candidates: u64,
+    pub verified: u64,
+}
+
+/// Verified near-miss edges among `representatives` (indices into `entries`), sorted.
+pub(crate) fn near_miss_edges(
+    entries: &[Entry],
+    representatives: &[u32],
+    config: &MatchConfig,
+) -> (Vec<Edge>, NearStats) {
+    let rows = config.rows_per_band.clamp(1, SKETCH_BINS);
+    let bands = SKETCH_BINS / rows;
+
+    // (band key, length, entry) for every representative and band.
+    let mut keyed: Vec<(u64, u32, u32)> = representatives
+        .par_iter()
+        .flat_map_iter(|&i| {
+            let e = &entries[i as usize];
+            (0..bands).map(move |band| {
+                let bins = &e.sketch.0[band * rows..(band + 1) * rows];
+                let key = bins.iter().fold(band as u64 + 1, |acc, &v| {
+                    (acc ^ v as u64).wrapping_mul(0x9fb2_1c65_1e98_df25).rotate_left(29)
+                });
+                (key, e.tokens.len() as u32, i)
+            })
+        })
+        .collect();
+    keyed.par_sort_unstable();
+
+    // Pairs inside each bucket, partners nearest in length first, within the length bound.
+    let max_ratio = (2.0 - config.min_similarity) / config.min_similarity;
+    let fanout = config.bucket_fanout.max(1);
+    let mut pairs: Vec<(u32, u32)> = keyed
+        .par_chunk_by(|x, y| x.0 == y.0)
+        .filter(|bucket| bucket.len() > 1)
+        .flat_map_iter(|bucket| {
+            bucket.iter().enumerate().flat_map(move |(k, &(_, len, i))| {
+                bucket[k + 1..]
+                    .iter()
+                    .take_while(move |&&(_, other, _)| other as f64 <= len as f64 * max_ratio)
+                    .take(fanout)
+                    .map(move |&(_, _, j)| (i.min(j), i.max(j)))
+            })
+        })
+        .collect();
+    pairs.par_sort_unstable();
+    pairs.dedup();
+
+    let candidates = pairs.len() as u64;
+    let edges: Vec<Edge> = pairs
+        .into_par_iter()
+        .filter_map(|(a, b)| {
+            let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
+            if ea.overlaps(eb) || ea.sketch.agreement(eb.sketch) < config.min_agreement {
+                return None;
+            }
+            verify(ea.tokens, eb.tokens, config.min_similarity).map(|similarity| Edge {
+                a,
+                b,
+                similarity,
+            })
+        })
+        .collect();
+    let stats = NearStats {
+        candidates,
+        verified: edges.len() as u64,
+    };
+    (edges, stats)
+}
+
+/// The similarity of two token streams when it reaches `min`, else `None`.
+fn verify(a: &[u16], b: &[u16], min: f64) -> Option<f64> {
+    let total = (a.len() + b.len()) as f64;
+    // Even a full LCS of the shorter stream cannot reach `min`.
+    if 2.0 * a.len().min(b.len()) as f64 / total < min {
+        return None;
+    }
+    let similarity = 2.0 * lcs_len(a, b) as f64 / total;
+    (similarity >= min).then_some(similarity)
+}
