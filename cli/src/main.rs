@@ -10,10 +10,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use codetable::{analyze, render_json, render_text, AnalyzeOptions, Language};
+use codetable::{AnalyzeOptions, Language, analyze, render_json, render_text};
 
 #[derive(Parser, Debug)]
-#[command(name = "codetable", version, about = "Find the recurring patterns of a codebase")]
+#[command(
+    name = "codetable",
+    version,
+    about = "Find the recurring patterns of a codebase"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -8,8 +8,10 @@
 //!   agreement estimates Jaccard similarity (Type-3 candidates);
 //! - a bottom-up subtree id (kind and child ids) for incremental re-analysis;
 //!
-//! and the file keeps its abstracted token stream as 16-bit symbols, on which candidate
-//! pairs are verified ([`similarity`]).
+//! and the file keeps its token stream as 16-bit symbols (keywords and operators as
+//! written, literals abstracted, identifiers as the distance back to the name's previous
+//! use, as in Baker's parameterised strings), on which candidate pairs are verified
+//! ([`similarity`]).
 //!
 //! ```
 //! use codetable_fingerprint::{fingerprint, FingerprintConfig};
@@ -29,10 +31,12 @@
 mod similarity;
 mod sketch;
 
-pub use similarity::{lcs_len, similarity};
-pub use sketch::{Sketch, SHINGLE, SKETCH_BINS};
+pub use similarity::{lcs_len, similarity, symbol};
+pub use sketch::{SHINGLE, SKETCH_BINS, Sketch};
 
 use codetable_syntax::{Category, SyntaxTree, TokenClass};
+use std::collections::HashMap;
+
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Which fragments are worth fingerprinting.
@@ -88,7 +92,7 @@ impl Fragment {
 /// The fingerprints of one file.
 #[derive(Clone, Debug, Default)]
 pub struct FileFingerprint {
-    /// The abstracted token stream, one 16-bit symbol per token.
+    /// The token stream, one 16-bit symbol per token (see [`symbol`]).
     pub symbols: Vec<u16>,
     /// Candidate fragments, ordered by first token, enclosing fragments first.
     pub fragments: Vec<Fragment>,
@@ -107,7 +111,11 @@ pub(crate) fn mix(a: u64, b: u64) -> u64 {
 }
 
 /// Fingerprints every fragment of `tree` that passes `config`.
-pub fn fingerprint(tree: &SyntaxTree, source: &[u8], config: &FingerprintConfig) -> FileFingerprint {
+pub fn fingerprint(
+    tree: &SyntaxTree,
+    source: &[u8],
+    config: &FingerprintConfig,
+) -> FileFingerprint {
     let verbatim: Vec<u64> = tree
         .tokens
         .iter()
@@ -123,7 +131,7 @@ pub fn fingerprint(tree: &SyntaxTree, source: &[u8], config: &FingerprintConfig)
             TokenClass::Literal => LITERAL,
         })
         .collect();
-    let symbols = abstracted.iter().map(|&h| fold16(h)).collect();
+    let symbols = symbols(tree, &verbatim);
     let grams = sketch::shingles(&abstracted);
 
     let mut fragments = Vec::new();
@@ -133,7 +141,9 @@ pub fn fingerprint(tree: &SyntaxTree, source: &[u8], config: &FingerprintConfig)
         let id = if node.children == 0 && node.end_token > node.first_token {
             mix(node.kind as u64, verbatim[node.first_token as usize])
         } else {
-            children.iter().fold(node.kind as u64, |acc, &c| mix(acc, c))
+            children
+                .iter()
+                .fold(node.kind as u64, |acc, &c| mix(acc, c))
         };
         ids.push(id);
         let Some(category) = node.category else {
@@ -186,8 +196,24 @@ fn nest(fragments: &mut Vec<Fragment>) {
     }
 }
 
-fn fold16(h: u64) -> u16 {
-    (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
+/// The file's token stream as verification symbols ([`symbol`] tells the encoding).
+fn symbols(tree: &SyntaxTree, verbatim: &[u64]) -> Vec<u16> {
+    let mut last_seen: HashMap<u64, usize> = HashMap::new();
+    tree.tokens
+        .iter()
+        .zip(verbatim)
+        .enumerate()
+        .map(|(i, (t, &h))| match t.class {
+            TokenClass::Verbatim => {
+                ((h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16) % symbol::LITERAL
+            }
+            TokenClass::Literal => symbol::LITERAL,
+            TokenClass::Identifier => {
+                let distance = last_seen.insert(h, i).map_or(0, |j| i - j);
+                symbol::IDENTIFIER | distance.min(symbol::MAX_DISTANCE as usize) as u16
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -220,7 +246,10 @@ mod tests {
 
     #[test]
     fn renaming_changes_the_exact_hash_but_not_the_renamed_hash() {
-        let renamed = FUNC.replace("area", "size").replace('w', "x").replace("10", "99");
+        let renamed = FUNC
+            .replace("area", "size")
+            .replace('w', "x")
+            .replace("10", "99");
         let a = fragments(Language::Rust, FUNC, &SMALL);
         let b = fragments(Language::Rust, &renamed, &SMALL);
         assert_ne!(a.fragments[0].exact_hash, b.fragments[0].exact_hash);

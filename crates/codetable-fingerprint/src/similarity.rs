@@ -4,6 +4,33 @@
 
 use std::collections::HashMap;
 
+/// How tokens are encoded as 16-bit symbols.
+///
+/// Keywords, operators and punctuation map to values below [`LITERAL`](symbol::LITERAL) (a
+/// fold of their text hash); every literal is [`LITERAL`](symbol::LITERAL); an identifier is
+/// [`IDENTIFIER`](symbol::IDENTIFIER) or'ed with the distance in tokens back to the previous
+/// use of the same name in the file (0 for a first use, capped at
+/// [`MAX_DISTANCE`](symbol::MAX_DISTANCE)). Consistent renaming keeps every symbol; using
+/// a different variable changes one.
+pub mod symbol {
+    pub const LITERAL: u16 = 0xEFFF;
+    pub const IDENTIFIER: u16 = 0xF000;
+    pub const MAX_DISTANCE: u16 = 0x0FFF;
+
+    /// Rewrites a slice of a file's symbols as seen from the slice alone: a name whose
+    /// previous use lies before the slice is a first use.
+    pub fn relative_to_fragment(symbols: &[u16], out: &mut Vec<u16>) {
+        out.clear();
+        out.extend(symbols.iter().enumerate().map(|(i, &s)| {
+            if s >= IDENTIFIER && (s & MAX_DISTANCE) as usize > i {
+                IDENTIFIER
+            } else {
+                s
+            }
+        }));
+    }
+}
+
 /// Length of the longest common subsequence of `a` and `b`.
 pub fn lcs_len(a: &[u16], b: &[u16]) -> u32 {
     let (pattern, text) = if a.len() <= b.len() { (a, b) } else { (b, a) };
@@ -45,13 +72,16 @@ pub fn lcs_len(a: &[u16], b: &[u16]) -> u32 {
     zeros
 }
 
-/// Dice similarity of two token streams over their longest common subsequence:
-/// `2·lcs / (|a| + |b|)`, 1.0 for equal streams.
+/// Dice similarity of two fragments' symbol slices (as cut from their files) over their
+/// longest common subsequence, `2·lcs / (|a| + |b|)`: 1.0 for equal streams.
 pub fn similarity(a: &[u16], b: &[u16]) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
-    2.0 * lcs_len(a, b) as f64 / (a.len() + b.len()) as f64
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    symbol::relative_to_fragment(a, &mut ra);
+    symbol::relative_to_fragment(b, &mut rb);
+    2.0 * lcs_len(&ra, &rb) as f64 / (a.len() + b.len()) as f64
 }
 
 #[cfg(test)]
@@ -103,5 +133,40 @@ mod tests {
         b.drain(40..60);
         assert!((similarity(&a, &b) - 160.0 / 180.0).abs() < 1e-9);
         assert_eq!(similarity(&a, &[]), 0.0);
+    }
+
+    #[test]
+    fn names_used_before_the_fragment_count_as_first_uses() {
+        use symbol::IDENTIFIER;
+        // `x = y; x + y` with x and y last seen long before the fragment starts.
+        let cut = [
+            IDENTIFIER | 40,
+            1,
+            IDENTIFIER | 90,
+            2,
+            IDENTIFIER | 4,
+            3,
+            IDENTIFIER | 4,
+        ];
+        let fresh = [
+            IDENTIFIER,
+            1,
+            IDENTIFIER,
+            2,
+            IDENTIFIER | 4,
+            3,
+            IDENTIFIER | 4,
+        ];
+        assert_eq!(similarity(&cut, &fresh), 1.0);
+        let other = [
+            IDENTIFIER,
+            1,
+            IDENTIFIER,
+            2,
+            IDENTIFIER | 2,
+            3,
+            IDENTIFIER | 2,
+        ];
+        assert!(similarity(&cut, &other) < 1.0);
     }
 }

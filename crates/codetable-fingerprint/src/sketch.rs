@@ -48,11 +48,7 @@ impl Sketch {
 
     /// How many bins agree: `agreement / SKETCH_BINS` estimates Jaccard similarity.
     pub fn agreement(&self, other: &Sketch) -> u32 {
-        self.0
-            .iter()
-            .zip(&other.0)
-            .filter(|(a, b)| a == b)
-            .count() as u32
+        self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count() as u32
     }
 }
 

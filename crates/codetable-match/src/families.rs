@@ -80,33 +80,52 @@ pub fn find_families(entries: &[Entry], config: &MatchConfig) -> (Vec<Family>, M
         Vec::new()
     };
 
-    // 3. Connected components of classes.
-    let mut roots = UnionFind::new(classes.len());
+    // 3. Leader clustering of classes: the largest class not yet taken leads a family of its
+    //    untaken neighbours, most similar first. Every member is verified against its
+    //    leader, so families never chain unrelated code through intermediaries; a nested
+    //    fragment never joins the family of its enclosing one.
+    let mut neighbors: Vec<Vec<(u32, f64)>> = vec![Vec::new(); classes.len()];
     for e in &edges {
-        roots.union(class_of[e.a as usize], class_of[e.b as usize]);
+        let (a, b) = (class_of[e.a as usize], class_of[e.b as usize]);
+        neighbors[a as usize].push((b, e.similarity));
+        neighbors[b as usize].push((a, e.similarity));
     }
-    let mut component_classes: Vec<(u32, u32)> = (0..classes.len() as u32)
-        .map(|c| (roots.find(c), c))
-        .collect();
-    component_classes.sort_unstable();
-    let mut range = vec![(f64::INFINITY, f64::NEG_INFINITY); classes.len()];
-    for e in &edges {
-        let r = roots.find(class_of[e.a as usize]) as usize;
-        range[r].0 = range[r].0.min(e.similarity);
-        range[r].1 = range[r].1.max(e.similarity);
+    for list in &mut neighbors {
+        list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
     }
-
+    let size = |c: u32| entries[classes[c as usize][0] as usize].tokens.len();
+    let mut order: Vec<u32> = (0..classes.len() as u32).collect();
+    order.sort_by_key(|&c| (std::cmp::Reverse(size(c)), c));
+    let mut taken = vec![false; classes.len()];
     let mut families = Vec::new();
-    for component in component_classes.chunk_by(|a, b| a.0 == b.0) {
-        let mut members: Vec<u32> = component
-            .iter()
-            .flat_map(|&(_, c)| classes[c as usize].iter().copied())
-            .collect();
+    for leader in order {
+        if taken[leader as usize] {
+            continue;
+        }
+        taken[leader as usize] = true;
+        let mut members: Vec<u32> = classes[leader as usize].to_vec();
+        let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &(n, similarity) in &neighbors[leader as usize] {
+            let joining = classes[n as usize];
+            // A fragment and one nested in it are never copies of each other.
+            let overlapping = joining.iter().any(|&j| {
+                members
+                    .iter()
+                    .any(|&m| entries[j as usize].overlaps(&entries[m as usize]))
+            });
+            if !taken[n as usize] && !overlapping {
+                taken[n as usize] = true;
+                members.extend_from_slice(joining);
+                low = low.min(similarity);
+                high = high.max(similarity);
+            }
+        }
         if members.len() < 2 {
             continue;
         }
+        let joined = low.is_finite();
         members.sort_unstable();
-        let family = if component.len() == 1 {
+        let family = if !joined {
             let first = entries[members[0] as usize].exact_hash;
             let verbatim = members
                 .iter()
@@ -122,11 +141,7 @@ pub fn find_families(entries: &[Entry], config: &MatchConfig) -> (Vec<Family>, M
                 similarity_max: 1.0,
             }
         } else {
-            let (low, mut high) = range[component[0].0 as usize];
-            if component
-                .iter()
-                .any(|&(_, c)| classes[c as usize].len() > 1)
-            {
+            if classes[leader as usize].len() > 1 {
                 high = 1.0;
             }
             Family {
@@ -189,34 +204,6 @@ fn drop_subsumed(entries: &[Entry], families: Vec<Family>) -> Vec<Family> {
         .collect()
 }
 
-/// Union-find whose root is always the smallest index: deterministic components.
-struct UnionFind {
-    parent: Vec<u32>,
-}
-
-impl UnionFind {
-    fn new(n: usize) -> UnionFind {
-        UnionFind {
-            parent: (0..n as u32).collect(),
-        }
-    }
-
-    fn find(&mut self, mut x: u32) -> u32 {
-        while self.parent[x as usize] != x {
-            let grand = self.parent[self.parent[x as usize] as usize];
-            self.parent[x as usize] = grand;
-            x = grand;
-        }
-        x
-    }
-
-    fn union(&mut self, a: u32, b: u32) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        let (low, high) = (ra.min(rb), ra.max(rb));
-        self.parent[high as usize] = low;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,7 +248,9 @@ mod tests {
     }
 
     fn stream(seed: u16, len: u16) -> Vec<u16> {
-        (0..len).map(|i| i.wrapping_mul(31).wrapping_add(seed) % 97).collect()
+        (0..len)
+            .map(|i| i.wrapping_mul(31).wrapping_add(seed) % 97)
+            .collect()
     }
 
     #[test]
@@ -277,10 +266,16 @@ mod tests {
             ],
             &[s, s, Sketch([2; 64]), Sketch([2; 64])],
         );
-        let types: Vec<_> = families.iter().map(|f| (f.members.clone(), f.clone_type)).collect();
+        let types: Vec<_> = families
+            .iter()
+            .map(|f| (f.members.clone(), f.clone_type))
+            .collect();
         assert_eq!(
             types,
-            [(vec![0, 1], CloneType::Type1), (vec![2, 3], CloneType::Type2)]
+            [
+                (vec![0, 1], CloneType::Type1),
+                (vec![2, 3], CloneType::Type2)
+            ]
         );
     }
 

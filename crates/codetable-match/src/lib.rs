@@ -11,8 +11,9 @@
 //! 3. Verification: each candidate's token streams are compared by longest common
 //!    subsequence ([`codetable_fingerprint::similarity`]); pairs at or above
 //!    [`MatchConfig::min_similarity`] are edges.
-//! 4. Families: connected components of classes over edges; a family whose every instance
-//!    sits inside a distinct instance of a larger family is subsumed by it.
+//! 4. Families: leader clustering of classes over edges (each member verified against its
+//!    family's leader, so no chaining); a family whose every instance sits inside a
+//!    distinct instance of a larger family is subsumed by it.
 //!
 //! ```
 //! use codetable_match::{find_families, CloneType, Entry, MatchConfig};
@@ -32,7 +33,7 @@
 mod families;
 mod near;
 
-pub use families::{find_families, CloneType, Family, MatchStats};
+pub use families::{CloneType, Family, MatchStats, find_families};
 pub use near::Edge;
 
 use codetable_fingerprint::Sketch;
@@ -91,7 +92,7 @@ impl Default for MatchConfig {
             min_similarity: 0.70,
             near_miss: true,
             rows_per_band: 3,
-            min_agreement: 6,
+            min_agreement: 16,
             bucket_fanout: 48,
         }
     }

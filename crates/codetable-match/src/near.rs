@@ -1,6 +1,6 @@
 //! Near-miss pairs: LSH banding over sketches, then verification on token streams.
 
-use codetable_fingerprint::{lcs_len, SKETCH_BINS};
+use codetable_fingerprint::{SKETCH_BINS, similarity};
 use rayon::prelude::*;
 
 use crate::{Entry, MatchConfig};
@@ -37,7 +37,9 @@ pub(crate) fn near_miss_edges(
             (0..bands).map(move |band| {
                 let bins = &e.sketch.0[band * rows..(band + 1) * rows];
                 let key = bins.iter().fold(band as u64 + 1, |acc, &v| {
-                    (acc ^ v as u64).wrapping_mul(0x9fb2_1c65_1e98_df25).rotate_left(29)
+                    (acc ^ v as u64)
+                        .wrapping_mul(0x9fb2_1c65_1e98_df25)
+                        .rotate_left(29)
                 });
                 (key, e.tokens.len() as u32, i)
             })
@@ -52,13 +54,16 @@ pub(crate) fn near_miss_edges(
         .par_chunk_by(|x, y| x.0 == y.0)
         .filter(|bucket| bucket.len() > 1)
         .flat_map_iter(|bucket| {
-            bucket.iter().enumerate().flat_map(move |(k, &(_, len, i))| {
-                bucket[k + 1..]
-                    .iter()
-                    .take_while(move |&&(_, other, _)| other as f64 <= len as f64 * max_ratio)
-                    .take(fanout)
-                    .map(move |&(_, _, j)| (i.min(j), i.max(j)))
-            })
+            bucket
+                .iter()
+                .enumerate()
+                .flat_map(move |(k, &(_, len, i))| {
+                    bucket[k + 1..]
+                        .iter()
+                        .take_while(move |&&(_, other, _)| other as f64 <= len as f64 * max_ratio)
+                        .take(fanout)
+                        .map(move |&(_, _, j)| (i.min(j), i.max(j)))
+                })
         })
         .collect();
     pairs.par_sort_unstable();
@@ -93,6 +98,6 @@ fn verify(a: &[u16], b: &[u16], min: f64) -> Option<f64> {
     if 2.0 * a.len().min(b.len()) as f64 / total < min {
         return None;
     }
-    let similarity = 2.0 * lcs_len(a, b) as f64 / total;
+    let similarity = similarity(a, b);
     (similarity >= min).then_some(similarity)
 }

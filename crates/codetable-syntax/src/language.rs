@@ -129,7 +129,14 @@ const TS_IDENTIFIERS: &[&str] = &[
 ];
 
 const JS_LITERALS: &[&str] = &[
-    "string", "template_string", "number", "regex", "true", "false", "null", "undefined",
+    "string",
+    "template_string",
+    "number",
+    "regex",
+    "true",
+    "false",
+    "null",
+    "undefined",
 ];
 
 static LANGUAGES: [LanguageSpec; 15] = [

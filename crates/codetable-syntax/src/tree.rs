@@ -319,7 +319,9 @@ mod tests {
         use TokenClass::*;
         assert_eq!(
             classes,
-            [Identifier, Verbatim, Identifier, Verbatim, Literal, Verbatim, Literal, Verbatim]
+            [
+                Identifier, Verbatim, Identifier, Verbatim, Literal, Verbatim, Literal, Verbatim
+            ]
         );
     }
 
@@ -374,8 +376,14 @@ mod tests {
             (Language::Rust, "fn f(a: u32) -> u32 { a }"),
             (Language::Python, "def f(a):\n    return a\n"),
             (Language::JavaScript, "function f(a) { return a; }"),
-            (Language::TypeScript, "function f(a: number): number { return a; }"),
-            (Language::Tsx, "function f(a: number) { return <div>{a}</div>; }"),
+            (
+                Language::TypeScript,
+                "function f(a: number): number { return a; }",
+            ),
+            (
+                Language::Tsx,
+                "function f(a: number) { return <div>{a}</div>; }",
+            ),
             (Language::Java, "class A { int f(int a) { return a; } }"),
             (Language::Go, "package p\nfunc f(a int) int { return a }\n"),
             (Language::C, "int f(int a) { return a; }"),
@@ -395,7 +403,11 @@ mod tests {
                 "{}: no function in {cats:?}",
                 language.name()
             );
-            assert!(!tree.has_errors, "{}: syntax error in sample", language.name());
+            assert!(
+                !tree.has_errors,
+                "{}: syntax error in sample",
+                language.name()
+            );
         }
     }
 }

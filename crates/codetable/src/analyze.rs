@@ -4,15 +4,15 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Instant;
 
-use codetable_fingerprint::{fingerprint, FileFingerprint};
-use codetable_match::{find_families, CloneType, Entry};
+use codetable_fingerprint::{FileFingerprint, fingerprint};
+use codetable_match::{CloneType, Entry, find_families};
 use codetable_report::{
     Family, Instance, LanguageStats, Report, Settings, SimilarityRange, Skipped,
 };
 use codetable_syntax::{Language, SyntaxParser};
 use rayon::prelude::*;
 
-use crate::walk::{walk, SourceFile};
+use crate::walk::{SourceFile, walk};
 use crate::{AnalyzeError, AnalyzeOptions};
 
 /// One file after parsing and fingerprinting.
@@ -90,7 +90,11 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             languages: if options.languages.is_empty() {
                 Language::ALL.iter().map(|l| l.name().to_string()).collect()
             } else {
-                options.languages.iter().map(|l| l.name().to_string()).collect()
+                options
+                    .languages
+                    .iter()
+                    .map(|l| l.name().to_string())
+                    .collect()
             },
             include_generated: options.include_generated,
             max_file_size: options.max_file_size,

@@ -20,7 +20,7 @@ mod walk;
 pub use analyze::analyze;
 pub use codetable_fingerprint::FingerprintConfig;
 pub use codetable_match::MatchConfig;
-pub use codetable_report::{render_json, render_text, Report};
+pub use codetable_report::{Report, render_json, render_text};
 pub use codetable_syntax::Language;
 
 use std::path::PathBuf;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use codetable_report::Skipped;
 use codetable_syntax::Language;
-use ignore::overrides::OverrideBuilder;
 use ignore::WalkBuilder;
+use ignore::overrides::OverrideBuilder;
 
 use crate::{AnalyzeError, AnalyzeOptions};
 
@@ -20,7 +20,9 @@ pub(crate) struct SourceFile {
 }
 
 /// The files to analyse, sorted by relative path, and the entries skipped on the way.
-pub(crate) fn walk(options: &AnalyzeOptions) -> Result<(Vec<SourceFile>, Vec<Skipped>), AnalyzeError> {
+pub(crate) fn walk(
+    options: &AnalyzeOptions,
+) -> Result<(Vec<SourceFile>, Vec<Skipped>), AnalyzeError> {
     let root = &options.root;
     let mut overrides = OverrideBuilder::new(root);
     for glob in &options.excludes {

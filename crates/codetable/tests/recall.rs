@@ -13,8 +13,10 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use codetable::{analyze, AnalyzeOptions, Report};
-use mutate::{donor_statements, functions, mutant_file, mutate, Dialect, Function, Mutation, Rng, DIALECTS};
+use codetable::{AnalyzeOptions, Report, analyze};
+use mutate::{
+    DIALECTS, Dialect, Function, Mutation, Rng, donor_statements, functions, mutant_file, mutate,
+};
 
 const PER_LANGUAGE: usize = 80;
 
@@ -68,7 +70,11 @@ fn pick_functions(dialect: &Dialect, root: &Path) -> Vec<Function> {
         let Ok(source) = std::fs::read_to_string(&path) else {
             continue;
         };
-        let relative = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        let relative = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         all.extend(
             functions(dialect, &relative, &source)
                 .into_iter()
@@ -130,7 +136,12 @@ fn recall_on_mutated_real_functions() {
     for dialect in DIALECTS {
         let source = corpus.join(dialect.language.name());
         let picked = pick_functions(dialect, &source);
-        assert!(picked.len() >= 40, "{}: only {} functions", dialect.language.name(), picked.len());
+        assert!(
+            picked.len() >= 40,
+            "{}: only {} functions",
+            dialect.language.name(),
+            picked.len()
+        );
         let donors: Vec<Vec<String>> = picked.iter().map(donor_statements).collect();
         let work = tempfile::tempdir().unwrap();
         copy_tree(&source, &work.path().join("corpus"));
@@ -159,16 +170,49 @@ fn recall_on_mutated_real_functions() {
                 .iter()
                 .zip(&expected)
                 .filter(|(f, (path, line))| !found(&report, f, path, *line))
-                .map(|(f, (path, _))| format!("{}:{} -> {path}", f.path, f.start_line))
+                .map(|(f, (path, _))| {
+                    let mut line = format!("{}:{} -> {path}", f.path, f.start_line);
+                    if std::env::var_os("CODETABLE_RECALL_DEBUG").is_some() {
+                        let original = format!("corpus/{}", f.path);
+                        for family in &report.families {
+                            if family.instances.iter().any(|i| {
+                                i.path == *path
+                                    || (i.path == original
+                                        && i.start_line <= f.start_line
+                                        && i.end_line >= f.end_line)
+                            }) {
+                                let _ = write!(
+                                    line,
+                                    "\n      family {} {} {:?}:",
+                                    family.id, family.clone_type, family.similarity
+                                );
+                                for i in &family.instances {
+                                    let _ =
+                                        write!(line, " {}:{}-{}", i.path, i.start_line, i.end_line);
+                                }
+                            }
+                        }
+                    }
+                    line
+                })
                 .collect();
             if !missed.is_empty() {
-                misses.push(format!("{} {}: {}", dialect.language.name(), mutation.label(), missed.join(", ")));
+                misses.push(format!(
+                    "{} {}: {}",
+                    dialect.language.name(),
+                    mutation.label(),
+                    missed.join(", ")
+                ));
             }
             let hits = picked.len() - missed.len();
             let total = totals.entry(mutation.label()).or_default();
             total.0 += hits;
             total.1 += picked.len();
-            rows[row].push(format!("{:>5.1}% ({:>2})", 100.0 * hits as f64 / picked.len() as f64, picked.len()));
+            rows[row].push(format!(
+                "{:>5.1}% ({:>2})",
+                100.0 * hits as f64 / picked.len() as f64,
+                picked.len()
+            ));
         }
     }
     let mut failures = Vec::new();
@@ -179,15 +223,30 @@ fn recall_on_mutated_real_functions() {
             table,
             "{:<28} {}   all {:>5.1}% (target {:.0}%)",
             mutation.label(),
-            rows[row].iter().map(|c| format!("{c:>12}")).collect::<String>(),
+            rows[row]
+                .iter()
+                .map(|c| format!("{c:>12}"))
+                .collect::<String>(),
             recall * 100.0,
             target * 100.0
         );
         if recall < target {
-            failures.push(format!("{}: {:.1}% < {:.0}%", mutation.label(), recall * 100.0, target * 100.0));
+            failures.push(format!(
+                "{}: {:.1}% < {:.0}%",
+                mutation.label(),
+                recall * 100.0,
+                target * 100.0
+            ));
         }
     }
     println!("{table}");
-    println!("missed (corpus path:line -> mutant):\n{}", misses.join("\n"));
-    assert!(failures.is_empty(), "recall below target:\n{}\n{table}", failures.join("\n"));
+    println!(
+        "missed (corpus path:line -> mutant):\n{}",
+        misses.join("\n")
+    );
+    assert!(
+        failures.is_empty(),
+        "recall below target:\n{}\n{table}",
+        failures.join("\n")
+    );
 }

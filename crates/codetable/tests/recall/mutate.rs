@@ -61,7 +61,11 @@ pub const DIALECTS: &[Dialect] = &[
             "return_statement",
             "throw_statement",
         ],
-        identifiers: &["identifier", "property_identifier", "shorthand_property_identifier"],
+        identifiers: &[
+            "identifier",
+            "property_identifier",
+            "shorthand_property_identifier",
+        ],
         literals: &["number", "string"],
         line_comment: "//",
         method_wrapper: Some(("class Mutant {", "}")),
@@ -407,9 +411,14 @@ pub fn mutate(
                     0 => line_ops.push((i, LineOp::Delete)),
                     1 => line_ops.push((i, LineOp::InsertAfter(donor.clone()))),
                     _ => {
-                        let inside = |r: &Range<usize>| r.start >= s.bytes.start && r.end <= s.bytes.end;
+                        let inside =
+                            |r: &Range<usize>| r.start >= s.bytes.start && r.end <= s.bytes.end;
                         let ops: Vec<_> = f.operators.iter().filter(|r| inside(r)).collect();
-                        let calls: Vec<_> = f.call_ends.iter().filter(|&&e| s.bytes.contains(&e)).collect();
+                        let calls: Vec<_> = f
+                            .call_ends
+                            .iter()
+                            .filter(|&&e| s.bytes.contains(&e))
+                            .collect();
                         if !ops.is_empty() && rng.below(2) == 0 {
                             let r = ops[rng.below(ops.len())].clone();
                             let op = swap_operator(&f.text[r.clone()]);
@@ -417,7 +426,14 @@ pub fn mutate(
                         } else if !calls.is_empty() {
                             let e = *calls[rng.below(calls.len())];
                             let empty = f.text[..e].trim_end().ends_with('(');
-                            edits.push((e..e, if empty { "extra".into() } else { ", extra".into() }));
+                            edits.push((
+                                e..e,
+                                if empty {
+                                    "extra".into()
+                                } else {
+                                    ", extra".into()
+                                },
+                            ));
                         } else {
                             line_ops.push((i, LineOp::Replace(donor.clone())));
                         }
@@ -467,7 +483,12 @@ enum LineOp {
 
 /// Applies statement-level operations. Byte edits never add or remove lines, so the
 /// statements' line ranges in `original` hold in `edited` too.
-fn apply_line_ops(edited: &str, original: &str, f: &Function, mut ops: Vec<(usize, LineOp)>) -> String {
+fn apply_line_ops(
+    edited: &str,
+    original: &str,
+    f: &Function,
+    mut ops: Vec<(usize, LineOp)>,
+) -> String {
     debug_assert_eq!(edited.matches('\n').count(), original.matches('\n').count());
     let mut lines: Vec<String> = edited.split_inclusive('\n').map(str::to_string).collect();
     ops.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
@@ -477,7 +498,12 @@ fn apply_line_ops(edited: &str, original: &str, f: &Function, mut ops: Vec<(usiz
         let donor_lines = |d: &str| -> Vec<String> {
             let base = indent_of(d.lines().next().unwrap_or("")).to_string();
             d.split_inclusive('\n')
-                .map(|l| format!("{indent}{}", l.strip_prefix(base.as_str()).unwrap_or(l.trim_start())))
+                .map(|l| {
+                    format!(
+                        "{indent}{}",
+                        l.strip_prefix(base.as_str()).unwrap_or(l.trim_start())
+                    )
+                })
                 .collect()
         };
         match op {
