@@ -176,11 +176,30 @@ pub fn fingerprint(
     }
 }
 
+/// Fragments nested deeper than this inside other fragments are ignored: real code stays
+/// well inside it, and it bounds the work on pathological nesting to a linear amount
+/// (each nesting level covers each token at most once).
+pub const MAX_NESTING: usize = 24;
+
 /// Orders fragments outermost-first, drops repeats of one token range (a node whose only
-/// child spans the same tokens) and links each to its nearest enclosing fragment.
+/// child spans the same tokens) and fragments nested past [`MAX_NESTING`], and links each
+/// to its nearest enclosing fragment.
 fn nest(fragments: &mut Vec<Fragment>) {
     fragments.sort_by_key(|f| (f.first_token, std::cmp::Reverse(f.end_token)));
     fragments.dedup_by_key(|f| (f.first_token, f.end_token));
+    link_parents(fragments);
+    let mut depth = vec![0usize; fragments.len()];
+    for i in 0..fragments.len() {
+        depth[i] = fragments[i].parent.map_or(0, |p| depth[p as usize] + 1);
+    }
+    if depth.iter().any(|&d| d >= MAX_NESTING) {
+        let mut keep = depth.iter().map(|&d| d < MAX_NESTING);
+        fragments.retain(|_| keep.next().unwrap_or(false));
+        link_parents(fragments);
+    }
+}
+
+fn link_parents(fragments: &mut [Fragment]) {
     let mut open: Vec<usize> = Vec::new();
     for i in 0..fragments.len() {
         while let Some(&top) = open.last() {

@@ -243,10 +243,10 @@ fn describe(
         } else if kind == "arguments" || kind == "argument_list" {
             f.call_ends.push(range.end - 1);
         }
-        if dialect.statements.contains(&kind) {
-            if let Some(s) = simple_statement(dialect, &f.text, n, line_start) {
-                f.statements.push(s);
-            }
+        if dialect.statements.contains(&kind)
+            && let Some(s) = simple_statement(dialect, &f.text, n, line_start)
+        {
+            f.statements.push(s);
         }
         let mut cursor = n.walk();
         stack.extend(n.children(&mut cursor));
