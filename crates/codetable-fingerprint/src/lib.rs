@@ -137,14 +137,15 @@ pub fn fingerprint(
     let mut fragments = Vec::new();
     let mut ids: Vec<u64> = Vec::new();
     for node in &tree.nodes {
-        let children = ids.split_off(ids.len() - node.children as usize);
+        let first_child = ids.len() - node.children as usize;
         let id = if node.children == 0 && node.end_token > node.first_token {
             mix(node.kind as u64, verbatim[node.first_token as usize])
         } else {
-            children
+            ids[first_child..]
                 .iter()
                 .fold(node.kind as u64, |acc, &c| mix(acc, c))
         };
+        ids.truncate(first_child);
         ids.push(id);
         let Some(category) = node.category else {
             continue;

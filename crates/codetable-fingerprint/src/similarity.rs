@@ -2,7 +2,7 @@
 //! abstracted token streams, computed bit-parallel (Hyyrö, "Bit-parallel LCS-length
 //! computation revisited", 2004) in O(n·m/64) word operations.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 
 /// How tokens are encoded as 16-bit symbols.
 ///
@@ -33,43 +33,7 @@ pub mod symbol {
 
 /// Length of the longest common subsequence of `a` and `b`.
 pub fn lcs_len(a: &[u16], b: &[u16]) -> u32 {
-    let (pattern, text) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    if pattern.is_empty() {
-        return 0;
-    }
-    let words = pattern.len().div_ceil(64);
-    let mut masks: HashMap<u16, Vec<u64>> = HashMap::new();
-    for (i, &symbol) in pattern.iter().enumerate() {
-        masks.entry(symbol).or_insert_with(|| vec![0; words])[i / 64] |= 1 << (i % 64);
-    }
-    let mut v = vec![u64::MAX; words];
-    for symbol in text {
-        let Some(m) = masks.get(symbol) else {
-            continue;
-        };
-        let mut carry = false;
-        for (vw, &mw) in v.iter_mut().zip(m) {
-            let u = *vw & mw;
-            let (sum, c1) = vw.overflowing_add(u);
-            let (sum, c2) = sum.overflowing_add(carry as u64);
-            carry = c1 || c2;
-            *vw = sum | (*vw & !mw);
-        }
-    }
-    let tail_bits = pattern.len() % 64;
-    let zeros: u32 = v
-        .iter()
-        .enumerate()
-        .map(|(i, &w)| {
-            let w = if i == words - 1 && tail_bits != 0 {
-                w | (u64::MAX << tail_bits)
-            } else {
-                w
-            };
-            w.count_zeros()
-        })
-        .sum();
-    zeros
+    SCRATCH.with(|scratch| scratch.borrow_mut().lcs(a, b))
 }
 
 /// Dice similarity of two fragments' symbol slices (as cut from their files) over their
@@ -78,10 +42,100 @@ pub fn similarity(a: &[u16], b: &[u16]) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
-    let (mut ra, mut rb) = (Vec::new(), Vec::new());
-    symbol::relative_to_fragment(a, &mut ra);
-    symbol::relative_to_fragment(b, &mut rb);
-    2.0 * lcs_len(&ra, &rb) as f64 / (a.len() + b.len()) as f64
+    SCRATCH.with(|scratch| {
+        let scratch = &mut *scratch.borrow_mut();
+        let (mut ra, mut rb) = (
+            std::mem::take(&mut scratch.a),
+            std::mem::take(&mut scratch.b),
+        );
+        symbol::relative_to_fragment(a, &mut ra);
+        symbol::relative_to_fragment(b, &mut rb);
+        let lcs = scratch.lcs(&ra, &rb);
+        (scratch.a, scratch.b) = (ra, rb);
+        2.0 * lcs as f64 / (a.len() + b.len()) as f64
+    })
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Buffers reused across comparisons on one thread: verification runs millions of them.
+#[derive(Default)]
+struct Scratch {
+    /// Open-addressing table from symbol (+1; 0 is empty) to its mask row.
+    keys: Vec<u32>,
+    rows: Vec<u32>,
+    /// One row of `words` bit masks per distinct pattern symbol.
+    masks: Vec<u64>,
+    v: Vec<u64>,
+    a: Vec<u16>,
+    b: Vec<u16>,
+}
+
+impl Scratch {
+    fn lcs(&mut self, a: &[u16], b: &[u16]) -> u32 {
+        let (pattern, text) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+        if pattern.is_empty() {
+            return 0;
+        }
+        let words = pattern.len().div_ceil(64);
+        let capacity = (2 * pattern.len()).next_power_of_two().max(64);
+        let shift = 32 - capacity.trailing_zeros();
+        let slot = |symbol: u16| ((symbol as u32 + 1).wrapping_mul(0x9e37_79b1) >> shift) as usize;
+        self.keys.clear();
+        self.keys.resize(capacity, 0);
+        self.rows.resize(capacity, 0);
+        self.masks.clear();
+        for (i, &symbol) in pattern.iter().enumerate() {
+            let mut s = slot(symbol);
+            while self.keys[s] != 0 && self.keys[s] != symbol as u32 + 1 {
+                s = (s + 1) & (capacity - 1);
+            }
+            if self.keys[s] == 0 {
+                self.keys[s] = symbol as u32 + 1;
+                self.rows[s] = (self.masks.len() / words) as u32;
+                self.masks.resize(self.masks.len() + words, 0);
+            }
+            self.masks[self.rows[s] as usize * words + i / 64] |= 1 << (i % 64);
+        }
+        self.v.clear();
+        self.v.resize(words, u64::MAX);
+        for &symbol in text {
+            let mut s = slot(symbol);
+            loop {
+                match self.keys[s] {
+                    0 => break,
+                    k if k == symbol as u32 + 1 => {
+                        let row = self.rows[s] as usize * words;
+                        let mask = &self.masks[row..row + words];
+                        let mut carry = false;
+                        for (vw, &mw) in self.v.iter_mut().zip(mask) {
+                            let u = *vw & mw;
+                            let (sum, c1) = vw.overflowing_add(u);
+                            let (sum, c2) = sum.overflowing_add(carry as u64);
+                            carry = c1 || c2;
+                            *vw = sum | (*vw & !mw);
+                        }
+                        break;
+                    }
+                    _ => s = (s + 1) & (capacity - 1),
+                }
+            }
+        }
+        let tail_bits = pattern.len() % 64;
+        self.v
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                if i == words - 1 && tail_bits != 0 {
+                    (w | (u64::MAX << tail_bits)).count_zeros()
+                } else {
+                    w.count_zeros()
+                }
+            })
+            .sum()
+    }
 }
 
 #[cfg(test)]

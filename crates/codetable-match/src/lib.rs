@@ -92,8 +92,8 @@ impl Default for MatchConfig {
             min_similarity: 0.70,
             near_miss: true,
             rows_per_band: 3,
-            min_agreement: 16,
-            bucket_fanout: 48,
+            min_agreement: 24,
+            bucket_fanout: 16,
         }
     }
 }

@@ -50,6 +50,12 @@ pub(crate) fn near_miss_edges(
     // Pairs inside each bucket, partners nearest in length first, within the length bound.
     let max_ratio = (2.0 - config.min_similarity) / config.min_similarity;
     let fanout = config.bucket_fanout.max(1);
+    // Only pairs whose sketches agree enough are kept, before deduplication, so that
+    // memory stays bounded on large trees.
+    let agree = |a: u32, b: u32| {
+        let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
+        ea.sketch.agreement(eb.sketch) >= config.min_agreement && !ea.overlaps(eb)
+    };
     let mut pairs: Vec<(u32, u32)> = keyed
         .par_chunk_by(|x, y| x.0 == y.0)
         .filter(|bucket| bucket.len() > 1)
@@ -63,6 +69,7 @@ pub(crate) fn near_miss_edges(
                         .take_while(move |&&(_, other, _)| other as f64 <= len as f64 * max_ratio)
                         .take(fanout)
                         .map(move |&(_, _, j)| (i.min(j), i.max(j)))
+                        .filter(move |&(a, b)| agree(a, b))
                 })
         })
         .collect();
@@ -74,9 +81,6 @@ pub(crate) fn near_miss_edges(
         .into_par_iter()
         .filter_map(|(a, b)| {
             let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
-            if ea.overlaps(eb) || ea.sketch.agreement(eb.sketch) < config.min_agreement {
-                return None;
-            }
             verify(ea.tokens, eb.tokens, config.min_similarity).map(|similarity| Edge {
                 a,
                 b,

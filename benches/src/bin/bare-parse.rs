@@ -1,0 +1,45 @@
+//! The baseline for `benches/kernel.sh`: tree-sitter parsing alone, of the same files
+//! codetable analyses (same walker settings, same size cap), on all cores, trees dropped.
+//!
+//! `bare-parse DIR` prints files, bytes and seconds.
+
+use std::time::Instant;
+
+use codetable_syntax::Language;
+use rayon::prelude::*;
+
+fn main() {
+    let root = std::env::args().nth(1).expect("usage: bare-parse DIR");
+    let started = Instant::now();
+    let files: Vec<(std::path::PathBuf, Language)> = ignore::WalkBuilder::new(&root)
+        .require_git(false)
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let ext = e.path().extension()?.to_str()?;
+            Some((e.path().to_path_buf(), Language::from_extension(ext)?))
+        })
+        .collect();
+    let bytes: u64 = files
+        .par_iter()
+        .map_init(tree_sitter::Parser::new, |parser, (path, language)| {
+            let Ok(source) = std::fs::read(path) else {
+                return 0;
+            };
+            if source.len() > 4 << 20 {
+                return 0;
+            }
+            parser.set_language(&language.grammar()).unwrap();
+            let tree = parser.parse(&source, None);
+            drop(tree);
+            source.len() as u64
+        })
+        .sum();
+    println!(
+        "files {} bytes {} seconds {:.3}",
+        files.len(),
+        bytes,
+        started.elapsed().as_secs_f64()
+    );
+}
