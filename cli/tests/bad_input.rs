@@ -227,6 +227,11 @@ fn gitignore_and_excludes_are_respected() {
         std::fs::write(path, FUNCTION).unwrap();
     }
     std::fs::write(root.join(".gitignore"), "ignored.py\n").unwrap();
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(root)
+        .status();
+    assert!(git.unwrap().success());
     let report = analyze_json(root, &["--exclude", "vendor/**"]);
     assert_eq!(family_paths(&report), [vec!["a.py", "b.py"]]);
     let output = root.join("out.json");

@@ -12,7 +12,6 @@ fn main() {
     let root = std::env::args().nth(1).expect("usage: bare-parse DIR");
     let started = Instant::now();
     let files: Vec<(std::path::PathBuf, Language)> = ignore::WalkBuilder::new(&root)
-        .require_git(false)
         .build()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_some_and(|t| t.is_file()))

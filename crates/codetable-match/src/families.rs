@@ -57,9 +57,15 @@ pub fn find_families(entries: &[Entry], config: &MatchConfig) -> (Vec<Family>, M
 
     // 1. Exact classes by abstracted hash; members ascending.
     let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-    order.par_sort_unstable_by_key(|&i| (entries[i as usize].renamed_hash, i));
+    order.par_sort_unstable_by_key(|&i| {
+        let e = &entries[i as usize];
+        (e.group, e.renamed_hash, i)
+    });
     let classes: Vec<&[u32]> = order
-        .chunk_by(|&a, &b| entries[a as usize].renamed_hash == entries[b as usize].renamed_hash)
+        .chunk_by(|&a, &b| {
+            let (a, b) = (&entries[a as usize], &entries[b as usize]);
+            (a.group, a.renamed_hash) == (b.group, b.renamed_hash)
+        })
         .collect();
     stats.exact_classes = classes.len() as u64;
     let mut class_of = vec![NONE; entries.len()];
@@ -82,8 +88,9 @@ pub fn find_families(entries: &[Entry], config: &MatchConfig) -> (Vec<Family>, M
 
     // 3. Leader clustering of classes: the largest class not yet taken leads a family of its
     //    untaken neighbours, most similar first. Every member is verified against its
-    //    leader, so families never chain unrelated code through intermediaries; a nested
-    //    fragment never joins the family of its enclosing one.
+    //    leader (or, for a class left alone, against its best match inside the family), so
+    //    families never chain unrelated code through intermediaries; a nested fragment
+    //    never joins the family of its enclosing one.
     let mut neighbors: Vec<Vec<(u32, f64)>> = vec![Vec::new(); classes.len()];
     for e in &edges {
         let (a, b) = (class_of[e.a as usize], class_of[e.b as usize]);
@@ -96,42 +103,89 @@ pub fn find_families(entries: &[Entry], config: &MatchConfig) -> (Vec<Family>, M
     let size = |c: u32| entries[classes[c as usize][0] as usize].tokens.len();
     let mut order: Vec<u32> = (0..classes.len() as u32).collect();
     order.sort_by_key(|&c| (std::cmp::Reverse(size(c)), c));
-    let mut taken = vec![false; classes.len()];
-    let mut families = Vec::new();
-    for leader in order {
-        if taken[leader as usize] {
+    // A cluster in the making: its classes, their members, and the similarity range of
+    // the edges that brought classes in.
+    struct Cluster {
+        classes: Vec<u32>,
+        members: Vec<u32>,
+        low: f64,
+        high: f64,
+    }
+    let overlaps = |members: &[u32], joining: &[u32]| {
+        joining.iter().any(|&j| {
+            members
+                .iter()
+                .any(|&m| entries[j as usize].overlaps(&entries[m as usize]))
+        })
+    };
+    const UNTAKEN: u32 = u32::MAX;
+    let mut cluster_of = vec![UNTAKEN; classes.len()];
+    let mut clusters: Vec<Cluster> = Vec::new();
+    for &leader in &order {
+        if cluster_of[leader as usize] != UNTAKEN {
             continue;
         }
-        taken[leader as usize] = true;
-        let mut members: Vec<u32> = classes[leader as usize].to_vec();
-        let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+        let id = clusters.len() as u32;
+        cluster_of[leader as usize] = id;
+        let mut cluster = Cluster {
+            classes: vec![leader],
+            members: classes[leader as usize].to_vec(),
+            low: f64::INFINITY,
+            high: f64::NEG_INFINITY,
+        };
         for &(n, similarity) in &neighbors[leader as usize] {
             let joining = classes[n as usize];
             // A fragment and one nested in it are never copies of each other.
-            let overlapping = joining.iter().any(|&j| {
-                members
-                    .iter()
-                    .any(|&m| entries[j as usize].overlaps(&entries[m as usize]))
-            });
-            if !taken[n as usize] && !overlapping {
-                taken[n as usize] = true;
-                members.extend_from_slice(joining);
-                low = low.min(similarity);
-                high = high.max(similarity);
+            if cluster_of[n as usize] == UNTAKEN && !overlaps(&cluster.members, joining) {
+                cluster_of[n as usize] = id;
+                cluster.classes.push(n);
+                cluster.members.extend_from_slice(joining);
+                cluster.low = cluster.low.min(similarity);
+                cluster.high = cluster.high.max(similarity);
             }
         }
-        if members.len() < 2 {
+        clusters.push(cluster);
+    }
+    // A class left alone whose best match was taken by another leader joins that match's
+    // cluster: one hop past a member verified against the leader, never more.
+    let direct = cluster_of.clone();
+    for &c in &order {
+        let alone = clusters[cluster_of[c as usize] as usize].classes.len() == 1;
+        if !alone || neighbors[c as usize].is_empty() {
             continue;
         }
-        let joined = low.is_finite();
-        members.sort_unstable();
-        let family = if !joined {
-            let first = entries[members[0] as usize].exact_hash;
-            let verbatim = members
+        let Some(&(n, similarity)) = neighbors[c as usize].first() else {
+            continue;
+        };
+        let target = direct[n as usize] as usize;
+        if target == cluster_of[c as usize] as usize
+            || overlaps(&clusters[target].members, classes[c as usize])
+        {
+            continue;
+        }
+        clusters[cluster_of[c as usize] as usize].classes.clear();
+        cluster_of[c as usize] = target as u32;
+        let cluster = &mut clusters[target];
+        cluster.classes.push(c);
+        cluster.members.extend_from_slice(classes[c as usize]);
+        cluster.low = cluster.low.min(similarity);
+        cluster.high = cluster.high.max(similarity);
+    }
+
+    let mut families = Vec::new();
+    for mut cluster in clusters {
+        if cluster.classes.is_empty() || cluster.members.len() < 2 {
+            continue;
+        }
+        cluster.members.sort_unstable();
+        let family = if cluster.classes.len() == 1 {
+            let first = entries[cluster.members[0] as usize].exact_hash;
+            let verbatim = cluster
+                .members
                 .iter()
                 .all(|&m| entries[m as usize].exact_hash == first);
             Family {
-                members,
+                members: cluster.members,
                 clone_type: if verbatim {
                     CloneType::Type1
                 } else {
@@ -141,14 +195,15 @@ pub fn find_families(entries: &[Entry], config: &MatchConfig) -> (Vec<Family>, M
                 similarity_max: 1.0,
             }
         } else {
-            if classes[leader as usize].len() > 1 {
-                high = 1.0;
-            }
+            let exact_pair = cluster
+                .classes
+                .iter()
+                .any(|&c| classes[c as usize].len() > 1);
             Family {
-                members,
+                members: cluster.members,
                 clone_type: CloneType::Type3,
-                similarity_min: low,
-                similarity_max: high,
+                similarity_min: cluster.low,
+                similarity_max: if exact_pair { 1.0 } else { cluster.high },
             }
         };
         families.push(family);
@@ -236,6 +291,7 @@ mod tests {
             .map(|(s, sketch)| Entry {
                 exact_hash: s.exact,
                 renamed_hash: s.renamed,
+                group: 0,
                 sketch,
                 tokens: &s.tokens,
                 file: s.file,

@@ -22,7 +22,7 @@
 //! let sketch = Sketch([7; 64]);
 //! let tokens: Vec<u16> = (0..60).collect();
 //! let entry = |file| Entry {
-//!     exact_hash: 1, renamed_hash: 2, sketch: &sketch, tokens: &tokens,
+//!     exact_hash: 1, renamed_hash: 2, group: 0, sketch: &sketch, tokens: &tokens,
 //!     file, first_token: 0, parent: None, lines: 10,
 //! };
 //! let (families, _stats) = find_families(&[entry(0), entry(1)], &MatchConfig::default());
@@ -45,6 +45,9 @@ pub struct Entry<'a> {
     pub exact_hash: u64,
     /// Type-2 hash (abstracted tokens).
     pub renamed_hash: u64,
+    /// Only fragments of one group are compared (the caller's choice: a language, or
+    /// languages that share code such as C and C++).
+    pub group: u32,
     pub sketch: &'a Sketch,
     /// The abstracted token stream of the fragment.
     pub tokens: &'a [u16],

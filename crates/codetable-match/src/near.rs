@@ -36,7 +36,8 @@ pub(crate) fn near_miss_edges(
             let e = &entries[i as usize];
             (0..bands).map(move |band| {
                 let bins = &e.sketch.0[band * rows..(band + 1) * rows];
-                let key = bins.iter().fold(band as u64 + 1, |acc, &v| {
+                let seed = (e.group as u64) << 32 | (band as u64 + 1);
+                let key = bins.iter().fold(seed, |acc, &v| {
                     (acc ^ v as u64)
                         .wrapping_mul(0x9fb2_1c65_1e98_df25)
                         .rotate_left(29)

@@ -632,6 +632,16 @@ impl Language {
             .find(|l| l.spec().extensions.contains(&ext.as_str()))
     }
 
+    /// Languages whose code is copied between each other (C into C++, JavaScript into
+    /// TypeScript) share a family; clones are only looked for within one family.
+    pub fn family(self) -> Language {
+        match self {
+            Language::Cpp => Language::C,
+            Language::TypeScript | Language::Tsx => Language::JavaScript,
+            other => other,
+        }
+    }
+
     /// The tree-sitter grammar.
     pub fn grammar(self) -> tree_sitter::Language {
         self.spec().grammar.into()

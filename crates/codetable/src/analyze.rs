@@ -67,6 +67,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             entries.push(Entry {
                 exact_hash: fragment.exact_hash,
                 renamed_hash: fragment.renamed_hash,
+                group: file.language.family() as u32,
                 sketch: &fragment.sketch,
                 tokens: &file.fingerprint.symbols
                     [fragment.first_token as usize..fragment.end_token as usize],

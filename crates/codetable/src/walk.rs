@@ -1,5 +1,6 @@
-//! Finding the source files of a tree: `.gitignore` and hidden files respected, excludes
-//! applied, languages detected by extension; anything odd becomes a skip, never an abort.
+//! Finding the source files of a tree: `.gitignore` (inside git repositories), `.ignore` and
+//! hidden files respected, excludes applied, languages detected by extension; anything odd
+//! becomes a skip, never an abort.
 
 use std::path::{Path, PathBuf};
 
@@ -38,7 +39,9 @@ pub(crate) fn walk(
         .git_ignore(true)
         .git_exclude(true)
         .git_global(false)
-        .require_git(false)
+        // As git (and ripgrep) do: .gitignore applies inside a repository only. A source
+        // tarball's leftover .gitignore (the Debian kernel's holds `/*`) must not hide it.
+        .require_git(true)
         .follow_links(options.follow_links)
         .overrides(overrides)
         .build();
