@@ -33,14 +33,27 @@ pub mod symbol {
 
 /// Length of the longest common subsequence of `a` and `b`.
 pub fn lcs_len(a: &[u16], b: &[u16]) -> u32 {
-    SCRATCH.with(|scratch| scratch.borrow_mut().lcs(a, b))
+    SCRATCH
+        .with(|scratch| scratch.borrow_mut().lcs_at_least(a, b, 0))
+        .unwrap_or(0)
 }
 
 /// Dice similarity of two fragments' symbol slices (as cut from their files) over their
 /// longest common subsequence, `2·lcs / (|a| + |b|)`: 1.0 for equal streams.
 pub fn similarity(a: &[u16], b: &[u16]) -> f64 {
-    if a.is_empty() && b.is_empty() {
-        return 1.0;
+    similarity_at_least(a, b, 0.0).unwrap_or(0.0)
+}
+
+/// [`similarity`] when it reaches `min`, else `None`, giving up as soon as the rest of the
+/// streams can no longer reach `min`.
+pub fn similarity_at_least(a: &[u16], b: &[u16], min: f64) -> Option<f64> {
+    let total = a.len() + b.len();
+    if total == 0 {
+        return Some(1.0);
+    }
+    let needed = (min * total as f64 / 2.0).ceil() as u32;
+    if (a.len().min(b.len()) as u32) < needed {
+        return None;
     }
     SCRATCH.with(|scratch| {
         let scratch = &mut *scratch.borrow_mut();
@@ -50,9 +63,10 @@ pub fn similarity(a: &[u16], b: &[u16]) -> f64 {
         );
         symbol::relative_to_fragment(a, &mut ra);
         symbol::relative_to_fragment(b, &mut rb);
-        let lcs = scratch.lcs(&ra, &rb);
+        let lcs = scratch.lcs_at_least(&ra, &rb, needed);
         (scratch.a, scratch.b) = (ra, rb);
-        2.0 * lcs as f64 / (a.len() + b.len()) as f64
+        let similarity = 2.0 * lcs? as f64 / total as f64;
+        (similarity >= min).then_some(similarity)
     })
 }
 
@@ -74,10 +88,11 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn lcs(&mut self, a: &[u16], b: &[u16]) -> u32 {
+    /// The LCS length when it reaches `needed`; `None` as soon as it cannot.
+    fn lcs_at_least(&mut self, a: &[u16], b: &[u16], needed: u32) -> Option<u32> {
         let (pattern, text) = if a.len() <= b.len() { (a, b) } else { (b, a) };
         if pattern.is_empty() {
-            return 0;
+            return (needed == 0).then_some(0);
         }
         let words = pattern.len().div_ceil(64);
         let capacity = (2 * pattern.len()).next_power_of_two().max(64);
@@ -101,12 +116,29 @@ impl Scratch {
         }
         self.v.clear();
         self.v.resize(words, u64::MAX);
-        for &symbol in text {
+        let tail_bits = pattern.len() % 64;
+        let length = |v: &[u64]| -> u32 {
+            v.iter()
+                .enumerate()
+                .map(|(i, &w)| {
+                    if i == words - 1 && tail_bits != 0 {
+                        (w | (u64::MAX << tail_bits)).count_zeros()
+                    } else {
+                        w.count_zeros()
+                    }
+                })
+                .sum()
+        };
+        for (k, &symbol) in text.iter().enumerate() {
+            // Each remaining text symbol adds at most one to the LCS.
+            if k % 32 == 0 && k > 0 && length(&self.v) + ((text.len() - k) as u32) < needed {
+                return None;
+            }
             let mut s = slot(symbol);
             loop {
                 match self.keys[s] {
                     0 => break,
-                    k if k == symbol as u32 + 1 => {
+                    key if key == symbol as u32 + 1 => {
                         let row = self.rows[s] as usize * words;
                         let mask = &self.masks[row..row + words];
                         let mut carry = false;
@@ -123,18 +155,8 @@ impl Scratch {
                 }
             }
         }
-        let tail_bits = pattern.len() % 64;
-        self.v
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| {
-                if i == words - 1 && tail_bits != 0 {
-                    (w | (u64::MAX << tail_bits)).count_zeros()
-                } else {
-                    w.count_zeros()
-                }
-            })
-            .sum()
+        let lcs = length(&self.v);
+        (lcs >= needed).then_some(lcs)
     }
 }
 

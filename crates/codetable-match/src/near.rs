@@ -1,6 +1,6 @@
 //! Near-miss pairs: LSH banding over sketches, then verification on token streams.
 
-use codetable_fingerprint::{SKETCH_BINS, similarity};
+use codetable_fingerprint::{SKETCH_BINS, similarity_at_least};
 use rayon::prelude::*;
 
 use crate::{Entry, MatchConfig};
@@ -82,11 +82,8 @@ pub(crate) fn near_miss_edges(
         .into_par_iter()
         .filter_map(|(a, b)| {
             let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
-            verify(ea.tokens, eb.tokens, config.min_similarity).map(|similarity| Edge {
-                a,
-                b,
-                similarity,
-            })
+            similarity_at_least(ea.tokens, eb.tokens, config.min_similarity)
+                .map(|similarity| Edge { a, b, similarity })
         })
         .collect();
     let stats = NearStats {
@@ -94,15 +91,4 @@ pub(crate) fn near_miss_edges(
         verified: edges.len() as u64,
     };
     (edges, stats)
-}
-
-/// The similarity of two token streams when it reaches `min`, else `None`.
-fn verify(a: &[u16], b: &[u16], min: f64) -> Option<f64> {
-    let total = (a.len() + b.len()) as f64;
-    // Even a full LCS of the shorter stream cannot reach `min`.
-    if 2.0 * a.len().min(b.len()) as f64 / total < min {
-        return None;
-    }
-    let similarity = similarity(a, b);
-    (similarity >= min).then_some(similarity)
 }

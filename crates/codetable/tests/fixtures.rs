@@ -1,0 +1,94 @@
+//! Every language's fixtures (`fixtures/<language>/`): `original` and `copy` hold one
+//! function copied with renames and edits, `unrelated` holds different code. The families
+//! found are snapshotted in `fixtures/expected.txt` (regenerate with `UPDATE_EXPECT=1`).
+
+use std::path::{Path, PathBuf};
+
+use codetable::{AnalyzeOptions, Language, Report, analyze};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn snapshot(report: &Report) -> String {
+    let mut out = String::new();
+    for family in &report.families {
+        let instances: Vec<String> = family
+            .instances
+            .iter()
+            .map(|i| format!("{}:{}-{}", i.path, i.start_line, i.end_line))
+            .collect();
+        out.push_str(&format!(
+            "{} {} {}\n",
+            family.clone_type,
+            family.category,
+            instances.join(" ")
+        ));
+    }
+    out
+}
+
+#[test]
+fn fixtures_match_their_snapshot() {
+    let report = analyze(&AnalyzeOptions::new(fixtures())).unwrap();
+    assert_eq!(report.stats.files, 45);
+    assert_eq!(report.stats.skipped_files, 0);
+    let actual = snapshot(&report);
+    let expected_path = fixtures().join("expected.txt");
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    assert_eq!(actual, expected, "run with UPDATE_EXPECT=1 to accept");
+}
+
+#[test]
+fn every_language_finds_its_copy_and_nothing_unrelated() {
+    let report = analyze(&AnalyzeOptions::new(fixtures())).unwrap();
+    for family in &report.families {
+        for instance in &family.instances {
+            assert!(
+                !instance.path.contains("unrelated"),
+                "unrelated code reported as a clone: {instance:?}"
+            );
+        }
+    }
+    for language in Language::ALL {
+        let dir = format!("{}/", language.name());
+        let found = report.families.iter().any(|f| {
+            let here = |name: &str| {
+                f.instances
+                    .iter()
+                    .any(|i| i.path.starts_with(&dir) && i.path.contains(name))
+            };
+            here("original.") && here("copy.")
+        });
+        assert!(found, "{}: copy not found", language.name());
+    }
+}
+
+#[test]
+fn the_same_tree_gives_the_same_report() {
+    let strip = |mut report: Report| {
+        report.stats.timings_ms = Default::default();
+        codetable::render_json(&report)
+    };
+    let first = strip(analyze(&AnalyzeOptions::new(fixtures())).unwrap());
+    let second = strip(analyze(&AnalyzeOptions::new(fixtures())).unwrap());
+    assert_eq!(first, second);
+}
+
+#[test]
+fn language_filter_and_exact_only_mode() {
+    let mut options = AnalyzeOptions::new(fixtures());
+    options.languages = vec![Language::Rust];
+    let report = analyze(&options).unwrap();
+    assert_eq!(report.stats.files, 3);
+    assert_eq!(report.families.len(), 1);
+    options.matching.near_miss = false;
+    let report = analyze(&options).unwrap();
+    assert!(
+        report.families.is_empty(),
+        "the copy is edited: not an exact clone"
+    );
+}
