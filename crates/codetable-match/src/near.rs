@@ -82,8 +82,12 @@ pub(crate) fn near_miss_edges(
         .into_par_iter()
         .filter_map(|(a, b)| {
             let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
-            similarity_at_least(ea.tokens, eb.tokens, config.min_similarity)
-                .map(|similarity| Edge { a, b, similarity })
+            let threshold = config.threshold(ea.tokens.len().min(eb.tokens.len()));
+            similarity_at_least(ea.tokens, eb.tokens, threshold).map(|similarity| Edge {
+                a,
+                b,
+                similarity,
+            })
         })
         .collect();
     let stats = NearStats {

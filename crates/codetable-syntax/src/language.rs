@@ -60,11 +60,11 @@ impl std::fmt::Debug for LanguageSpec {
 
 use Category::*;
 
+// C and C++ enums are not fragments: enumerator lists abstract to the same stream.
 const C_FRAGMENTS: &[(&str, Category)] = &[
     ("function_definition", Function),
     ("struct_specifier", Class),
     ("union_specifier", Class),
-    ("enum_specifier", Class),
     ("for_statement", Loop),
     ("while_statement", Loop),
     ("do_statement", Loop),
@@ -346,7 +346,6 @@ static LANGUAGES: [LanguageSpec; 15] = [
             ("class_specifier", Class),
             ("struct_specifier", Class),
             ("union_specifier", Class),
-            ("enum_specifier", Class),
             ("namespace_definition", Module),
             ("lambda_expression", Lambda),
             ("for_statement", Loop),
