@@ -42,7 +42,7 @@ pub struct Node {
     /// Token range `first_token..end_token` covered by the node.
     pub first_token: u32,
     pub end_token: u32,
-    /// 1-based inclusive line range.
+    /// 1-based inclusive line range, for fragments and leaves (0 for other nodes).
     pub start_line: u32,
     pub end_line: u32,
     /// Number of direct children kept in the flattening.
@@ -140,7 +140,7 @@ impl SyntaxParser {
             self.parser.reset();
             return Err(ParseError::Timeout(self.timeout));
         };
-        Ok(flatten(language, &tree))
+        Ok(flatten(language, &tree, source.len()))
     }
 }
 
@@ -156,11 +156,13 @@ struct Frame {
     children: u32,
 }
 
-fn flatten(language: Language, tree: &tree_sitter::Tree) -> SyntaxTree {
+fn flatten(language: Language, tree: &tree_sitter::Tree, source_len: usize) -> SyntaxTree {
     let table = language.kinds();
+    // About one token per 5 bytes of real code, and two nodes per token.
     let mut out = SyntaxTree {
+        tokens: Vec::with_capacity(source_len / 5),
+        nodes: Vec::with_capacity(source_len * 2 / 5),
         has_errors: tree.root_node().has_error(),
-        ..SyntaxTree::default()
     };
     let mut stack: Vec<Frame> = Vec::new();
     let mut cursor = tree.walk();
@@ -186,58 +188,26 @@ fn flatten(language: Language, tree: &tree_sitter::Tree) -> SyntaxTree {
     loop {
         let node = cursor.node();
         let kind = node.kind_id();
-        let start_line = node.start_position().row as u32 + 1;
-        let end_line = node.end_position().row as u32 + 1;
         let role = table.role(kind);
-        let mut entered = false;
+        let mut descended = false;
         match role {
             KindRole::Comment | KindRole::Import => {}
-            _ if node.is_missing() || node.start_byte() == node.end_byte() => {}
+            // MISSING nodes (inserted by error recovery) and other empty nodes.
+            _ if node.start_byte() == node.end_byte() => {}
             KindRole::Identifier | KindRole::Literal => {
-                push_leaf(&mut out, &mut stack, &node, role, start_line, end_line);
-            }
-            _ if node.child_count() == 0 => {
-                push_leaf(&mut out, &mut stack, &node, role, start_line, end_line);
+                push_leaf(&mut out, &mut stack, &node, role)
             }
             KindRole::Fragment(_) | KindRole::Plain => {
-                let parent = stack.last();
-                let parent_enclosing = parent.and_then(|f| f.enclosing);
-                let category = match role {
-                    // The body of a function, loop or branch adds nothing to its owner.
-                    KindRole::Fragment(Category::Block)
-                        if parent.is_some_and(|f| f.category.is_some()) =>
-                    {
-                        None
-                    }
-                    KindRole::Fragment(Category::Function)
-                        if parent_enclosing == Some(Category::Class) =>
-                    {
-                        Some(Category::Method)
-                    }
-                    KindRole::Fragment(c) => Some(c),
-                    _ => None,
-                };
-                let enclosing = match category {
-                    Some(Category::Block) | None => parent_enclosing,
-                    Some(c) => Some(c),
-                };
-                stack.push(Frame {
-                    kind,
-                    category,
-                    enclosing,
-                    first_token: out.tokens.len() as u32,
-                    start_line,
-                    end_line,
-                    children: 0,
-                });
-                entered = true;
+                if cursor.goto_first_child() {
+                    stack.push(frame(&stack, &node, role, out.tokens.len() as u32));
+                    descended = true;
+                } else {
+                    push_leaf(&mut out, &mut stack, &node, role);
+                }
             }
         }
-        if entered {
-            if cursor.goto_first_child() {
-                continue;
-            }
-            finish(&mut stack, &mut out);
+        if descended {
+            continue;
         }
         loop {
             if cursor.goto_next_sibling() {
@@ -252,14 +222,46 @@ fn flatten(language: Language, tree: &tree_sitter::Tree) -> SyntaxTree {
     }
 }
 
-fn push_leaf(
-    out: &mut SyntaxTree,
-    stack: &mut [Frame],
-    node: &tree_sitter::Node,
-    role: KindRole,
-    start_line: u32,
-    end_line: u32,
-) {
+/// The frame of an internal node about to be descended into.
+fn frame(stack: &[Frame], node: &tree_sitter::Node, role: KindRole, first_token: u32) -> Frame {
+    let parent = stack.last();
+    let parent_enclosing = parent.and_then(|f| f.enclosing);
+    let category = match role {
+        // The body of a function, loop or branch adds nothing to its owner.
+        KindRole::Fragment(Category::Block) if parent.is_some_and(|f| f.category.is_some()) => None,
+        KindRole::Fragment(Category::Function) if parent_enclosing == Some(Category::Class) => {
+            Some(Category::Method)
+        }
+        KindRole::Fragment(c) => Some(c),
+        _ => None,
+    };
+    let enclosing = match category {
+        Some(Category::Block) | None => parent_enclosing,
+        Some(c) => Some(c),
+    };
+    // Lines matter for fragments only; reading positions costs on every node.
+    let (start_line, end_line) = if category.is_some() {
+        (
+            node.start_position().row as u32 + 1,
+            node.end_position().row as u32 + 1,
+        )
+    } else {
+        (0, 0)
+    };
+    Frame {
+        kind: node.kind_id(),
+        category,
+        enclosing,
+        first_token,
+        start_line,
+        end_line,
+        children: 0,
+    }
+}
+
+fn push_leaf(out: &mut SyntaxTree, stack: &mut [Frame], node: &tree_sitter::Node, role: KindRole) {
+    let start_line = node.start_position().row as u32 + 1;
+    let end_line = node.end_position().row as u32 + 1;
     let class = match role {
         KindRole::Identifier => TokenClass::Identifier,
         KindRole::Literal => TokenClass::Literal,
