@@ -31,7 +31,7 @@
 mod similarity;
 mod sketch;
 
-pub use similarity::{lcs_len, similarity, similarity_at_least, symbol};
+pub use similarity::{Verifier, lcs_len, similarity, symbol};
 pub use sketch::{SHINGLE, SKETCH_BINS, Sketch};
 
 use codetable_syntax::{Category, SyntaxTree, TokenClass};

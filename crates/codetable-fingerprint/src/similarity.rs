@@ -2,8 +2,6 @@
 //! abstracted token streams, computed bit-parallel (Hyyrö, "Bit-parallel LCS-length
 //! computation revisited", 2004) in O(n·m/64) word operations.
 
-use std::cell::RefCell;
-
 /// How tokens are encoded as 16-bit symbols.
 ///
 /// Keywords, operators and punctuation map to values below [`LITERAL`](symbol::LITERAL) (a
@@ -33,90 +31,110 @@ pub mod symbol {
 
 /// Length of the longest common subsequence of `a` and `b`.
 pub fn lcs_len(a: &[u16], b: &[u16]) -> u32 {
-    SCRATCH
-        .with(|scratch| scratch.borrow_mut().lcs_at_least(a, b, 0))
-        .unwrap_or(0)
+    let mut verifier = Verifier::default();
+    verifier.prepare(a);
+    verifier.lcs_at_least(b, 0).unwrap_or(0)
 }
 
 /// Dice similarity of two fragments' symbol slices (as cut from their files) over their
 /// longest common subsequence, `2·lcs / (|a| + |b|)`: 1.0 for equal streams.
 pub fn similarity(a: &[u16], b: &[u16]) -> f64 {
-    similarity_at_least(a, b, 0.0).unwrap_or(0.0)
+    Verifier::default()
+        .similarity_at_least(a, b, 0.0)
+        .unwrap_or(0.0)
 }
 
-/// [`similarity`] when it reaches `min`, else `None`, giving up as soon as the rest of the
-/// streams can no longer reach `min`.
-pub fn similarity_at_least(a: &[u16], b: &[u16], min: f64) -> Option<f64> {
-    let total = a.len() + b.len();
-    if total == 0 {
-        return Some(1.0);
-    }
-    let needed = (min * total as f64 / 2.0).ceil() as u32;
-    if (a.len().min(b.len()) as u32) < needed {
-        return None;
-    }
-    SCRATCH.with(|scratch| {
-        let scratch = &mut *scratch.borrow_mut();
-        let (mut ra, mut rb) = (
-            std::mem::take(&mut scratch.a),
-            std::mem::take(&mut scratch.b),
-        );
-        symbol::relative_to_fragment(a, &mut ra);
-        symbol::relative_to_fragment(b, &mut rb);
-        let lcs = scratch.lcs_at_least(&ra, &rb, needed);
-        (scratch.a, scratch.b) = (ra, rb);
-        let similarity = 2.0 * lcs? as f64 / total as f64;
-        (similarity >= min).then_some(similarity)
-    })
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-/// Buffers reused across comparisons on one thread: verification runs millions of them.
+/// Compares many pairs of symbol slices, reusing its buffers, and the bit masks of the
+/// first slice while consecutive calls share it (as sorted candidate pairs do). Slices
+/// must not change while a verifier is in use: it knows a first slice by its address.
 #[derive(Default)]
-struct Scratch {
+pub struct Verifier {
+    /// Address and length of the first slice the masks were built for.
+    prepared: Option<(usize, usize)>,
+    pattern_len: usize,
+    words: usize,
     /// Open-addressing table from symbol (+1; 0 is empty) to its mask row.
     keys: Vec<u32>,
     rows: Vec<u32>,
+    shift: u32,
     /// One row of `words` bit masks per distinct pattern symbol.
     masks: Vec<u64>,
     v: Vec<u64>,
-    a: Vec<u16>,
-    b: Vec<u16>,
+    relative: Vec<u16>,
 }
 
-impl Scratch {
-    /// The LCS length when it reaches `needed`; `None` as soon as it cannot.
-    fn lcs_at_least(&mut self, a: &[u16], b: &[u16], needed: u32) -> Option<u32> {
-        let (pattern, text) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-        if pattern.is_empty() {
-            return (needed == 0).then_some(0);
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("prepared", &self.prepared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// [`similarity`] when it reaches `min`, else `None`, giving up as soon as the rest of
+    /// the streams can no longer reach `min`.
+    pub fn similarity_at_least(&mut self, a: &[u16], b: &[u16], min: f64) -> Option<f64> {
+        let total = a.len() + b.len();
+        if total == 0 {
+            return Some(1.0);
         }
-        let words = pattern.len().div_ceil(64);
+        let needed = (min * total as f64 / 2.0).ceil() as u32;
+        if (a.len().min(b.len()) as u32) < needed {
+            return None;
+        }
+        let mut relative = std::mem::take(&mut self.relative);
+        let identity = (a.as_ptr() as usize, a.len());
+        if self.prepared != Some(identity) {
+            symbol::relative_to_fragment(a, &mut relative);
+            self.prepare(&relative);
+            self.prepared = Some(identity);
+        }
+        symbol::relative_to_fragment(b, &mut relative);
+        let lcs = self.lcs_at_least(&relative, needed);
+        self.relative = relative;
+        let similarity = 2.0 * lcs? as f64 / total as f64;
+        (similarity >= min).then_some(similarity)
+    }
+
+    fn slot(&self, symbol: u16) -> usize {
+        ((symbol as u32 + 1).wrapping_mul(0x9e37_79b1) >> self.shift) as usize
+    }
+
+    /// Builds the match masks of `pattern` (one bit per position, per distinct symbol).
+    fn prepare(&mut self, pattern: &[u16]) {
+        self.prepared = None;
+        self.pattern_len = pattern.len();
+        self.words = pattern.len().div_ceil(64);
         let capacity = (2 * pattern.len()).next_power_of_two().max(64);
-        let shift = 32 - capacity.trailing_zeros();
-        let slot = |symbol: u16| ((symbol as u32 + 1).wrapping_mul(0x9e37_79b1) >> shift) as usize;
+        self.shift = 32 - capacity.trailing_zeros();
         self.keys.clear();
         self.keys.resize(capacity, 0);
         self.rows.resize(capacity, 0);
         self.masks.clear();
         for (i, &symbol) in pattern.iter().enumerate() {
-            let mut s = slot(symbol);
+            let mut s = self.slot(symbol);
             while self.keys[s] != 0 && self.keys[s] != symbol as u32 + 1 {
                 s = (s + 1) & (capacity - 1);
             }
             if self.keys[s] == 0 {
                 self.keys[s] = symbol as u32 + 1;
-                self.rows[s] = (self.masks.len() / words) as u32;
-                self.masks.resize(self.masks.len() + words, 0);
+                self.rows[s] = (self.masks.len() / self.words) as u32;
+                self.masks.resize(self.masks.len() + self.words, 0);
             }
-            self.masks[self.rows[s] as usize * words + i / 64] |= 1 << (i % 64);
+            self.masks[self.rows[s] as usize * self.words + i / 64] |= 1 << (i % 64);
         }
+    }
+
+    /// The LCS of the prepared pattern and `text` when it reaches `needed`; `None` as soon
+    /// as it cannot (bit-parallel, Hyyrö 2004).
+    fn lcs_at_least(&mut self, text: &[u16], needed: u32) -> Option<u32> {
+        if self.pattern_len == 0 {
+            return (needed == 0).then_some(0);
+        }
+        let (words, tail_bits) = (self.words, self.pattern_len % 64);
         self.v.clear();
         self.v.resize(words, u64::MAX);
-        let tail_bits = pattern.len() % 64;
         let length = |v: &[u64]| -> u32 {
             v.iter()
                 .enumerate()
@@ -129,12 +147,13 @@ impl Scratch {
                 })
                 .sum()
         };
+        let capacity = self.keys.len();
         for (k, &symbol) in text.iter().enumerate() {
             // Each remaining text symbol adds at most one to the LCS.
             if k % 32 == 0 && k > 0 && length(&self.v) + ((text.len() - k) as u32) < needed {
                 return None;
             }
-            let mut s = slot(symbol);
+            let mut s = self.slot(symbol);
             loop {
                 match self.keys[s] {
                     0 => break,
@@ -209,6 +228,23 @@ mod tests {
         b.drain(40..60);
         assert!((similarity(&a, &b) - 160.0 / 180.0).abs() < 1e-9);
         assert_eq!(similarity(&a, &[]), 0.0);
+    }
+
+    #[test]
+    fn a_reused_verifier_agrees_with_fresh_comparisons() {
+        let streams: Vec<Vec<u16>> = (0..6u16)
+            .map(|s| (0..80 + s * 13).map(|i| (i * (s + 3)) % 11).collect())
+            .collect();
+        let mut verifier = Verifier::default();
+        for a in &streams {
+            for b in &streams {
+                let fresh = similarity(a, b);
+                let reused = verifier.similarity_at_least(a, b, 0.0).unwrap();
+                assert_eq!(fresh, reused);
+                let strict = verifier.similarity_at_least(a, b, 0.9);
+                assert_eq!(strict, (fresh >= 0.9).then_some(fresh));
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Near-miss pairs: LSH banding over sketches, then verification on token streams.
 
-use codetable_fingerprint::{SKETCH_BINS, similarity_at_least};
+use codetable_fingerprint::{SKETCH_BINS, Verifier};
 use rayon::prelude::*;
 
 use crate::{Entry, MatchConfig};
@@ -78,17 +78,18 @@ pub(crate) fn near_miss_edges(
     pairs.dedup();
 
     let candidates = pairs.len() as u64;
+    // Pairs are sorted, so consecutive pairs mostly share their first fragment: each
+    // worker's verifier keeps that fragment's bit masks.
     let edges: Vec<Edge> = pairs
         .into_par_iter()
-        .filter_map(|(a, b)| {
+        .map_init(Verifier::default, |verifier, (a, b)| {
             let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
             let threshold = config.threshold(ea.tokens.len().min(eb.tokens.len()));
-            similarity_at_least(ea.tokens, eb.tokens, threshold).map(|similarity| Edge {
-                a,
-                b,
-                similarity,
-            })
+            verifier
+                .similarity_at_least(ea.tokens, eb.tokens, threshold)
+                .map(|similarity| Edge { a, b, similarity })
         })
+        .flatten()
         .collect();
     let stats = NearStats {
         candidates,
