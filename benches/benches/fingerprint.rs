@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use codetable_fingerprint::{FingerprintConfig, fingerprint};
+use codetable_fingerprint::{FingerprintConfig, Fingerprinter};
 use codetable_syntax::{Language, SyntaxParser};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -82,11 +82,12 @@ fn stages(c: &mut Criterion) {
                 }
             })
         });
+        let mut fingerprinter = Fingerprinter::default();
         group.bench_function(BenchmarkId::new("parse+fingerprint", bytes), |b| {
             b.iter(|| {
                 for source in &files {
                     let tree = parser.parse(language, source).unwrap();
-                    std::hint::black_box(fingerprint(&tree, source, &config));
+                    std::hint::black_box(fingerprinter.fingerprint(tree, source, &config));
                 }
             })
         });

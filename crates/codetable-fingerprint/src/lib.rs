@@ -116,64 +116,92 @@ pub fn fingerprint(
     source: &[u8],
     config: &FingerprintConfig,
 ) -> FileFingerprint {
-    let verbatim: Vec<u64> = tree
-        .tokens
-        .iter()
-        .map(|t| xxh3_64(&source[t.start as usize..t.end as usize]))
-        .collect();
-    let abstracted: Vec<u64> = tree
-        .tokens
-        .iter()
-        .zip(&verbatim)
-        .map(|(t, &h)| match t.class {
-            TokenClass::Verbatim => h,
-            TokenClass::Identifier => IDENTIFIER,
-            TokenClass::Literal => LITERAL,
-        })
-        .collect();
-    let symbols = symbols(tree, &verbatim);
-    let grams = sketch::shingles(&abstracted);
+    Fingerprinter::default().fingerprint(tree, source, config)
+}
 
-    let mut fragments = Vec::new();
-    let mut ids: Vec<u64> = Vec::new();
-    for node in &tree.nodes {
-        let first_child = ids.len() - node.children as usize;
-        let id = if node.children == 0 && node.end_token > node.first_token {
-            mix(node.kind as u64, verbatim[node.first_token as usize])
-        } else {
-            ids[first_child..]
+/// Fingerprints file after file, reusing its working buffers (one per thread).
+#[derive(Debug, Default)]
+pub struct Fingerprinter {
+    verbatim: Vec<u64>,
+    abstracted: Vec<u64>,
+    grams: Vec<u64>,
+    ids: Vec<u64>,
+    last_seen: HashMap<u64, usize>,
+}
+
+impl Fingerprinter {
+    /// Fingerprints every fragment of `tree` that passes `config`.
+    pub fn fingerprint(
+        &mut self,
+        tree: &SyntaxTree,
+        source: &[u8],
+        config: &FingerprintConfig,
+    ) -> FileFingerprint {
+        let verbatim = &mut self.verbatim;
+        verbatim.clear();
+        verbatim.extend(
+            tree.tokens
                 .iter()
-                .fold(node.kind as u64, |acc, &c| mix(acc, c))
-        };
-        ids.truncate(first_child);
-        ids.push(id);
-        let Some(category) = node.category else {
-            continue;
-        };
-        let (first, end) = (node.first_token as usize, node.end_token as usize);
-        if (end - first) < config.min_tokens as usize
-            || node.end_line - node.start_line + 1 < config.min_lines
-        {
-            continue;
+                .map(|t| xxh3_64(&source[t.start as usize..t.end as usize])),
+        );
+        let abstracted = &mut self.abstracted;
+        abstracted.clear();
+        abstracted.extend(
+            tree.tokens
+                .iter()
+                .zip(verbatim.iter())
+                .map(|(t, &h)| match t.class {
+                    TokenClass::Verbatim => h,
+                    TokenClass::Identifier => IDENTIFIER,
+                    TokenClass::Literal => LITERAL,
+                }),
+        );
+        let symbols = symbols(tree, verbatim, &mut self.last_seen);
+        sketch::shingles(abstracted, &mut self.grams);
+        let grams = &self.grams;
+
+        let mut fragments = Vec::new();
+        let ids = &mut self.ids;
+        ids.clear();
+        for node in &tree.nodes {
+            let first_child = ids.len() - node.children as usize;
+            let id = if node.children == 0 && node.end_token > node.first_token {
+                mix(node.kind as u64, verbatim[node.first_token as usize])
+            } else {
+                ids[first_child..]
+                    .iter()
+                    .fold(node.kind as u64, |acc, &c| mix(acc, c))
+            };
+            ids.truncate(first_child);
+            ids.push(id);
+            let Some(category) = node.category else {
+                continue;
+            };
+            let (first, end) = (node.first_token as usize, node.end_token as usize);
+            if (end - first) < config.min_tokens as usize
+                || node.end_line - node.start_line + 1 < config.min_lines
+            {
+                continue;
+            }
+            fragments.push(Fragment {
+                category,
+                start_line: node.start_line,
+                end_line: node.end_line,
+                first_token: node.first_token,
+                end_token: node.end_token,
+                exact_hash: xxh3_64(bytemuck::cast_slice(&verbatim[first..end])),
+                renamed_hash: xxh3_64(bytemuck::cast_slice(&abstracted[first..end])),
+                subtree_id: id,
+                sketch: Sketch::of(&grams[first..end.saturating_sub(SHINGLE - 1).max(first)]),
+                parent: None,
+            });
         }
-        fragments.push(Fragment {
-            category,
-            start_line: node.start_line,
-            end_line: node.end_line,
-            first_token: node.first_token,
-            end_token: node.end_token,
-            exact_hash: xxh3_64(bytemuck::cast_slice(&verbatim[first..end])),
-            renamed_hash: xxh3_64(bytemuck::cast_slice(&abstracted[first..end])),
-            subtree_id: id,
-            sketch: Sketch::of(&grams[first..end.saturating_sub(SHINGLE - 1).max(first)]),
-            parent: None,
-        });
-    }
-    nest(&mut fragments);
-    FileFingerprint {
-        symbols,
-        fragments,
-        root_id: ids.last().copied().unwrap_or(0),
+        nest(&mut fragments);
+        FileFingerprint {
+            symbols,
+            fragments,
+            root_id: ids.last().copied().unwrap_or(0),
+        }
     }
 }
 
@@ -217,8 +245,8 @@ fn link_parents(fragments: &mut [Fragment]) {
 }
 
 /// The file's token stream as verification symbols ([`symbol`] tells the encoding).
-fn symbols(tree: &SyntaxTree, verbatim: &[u64]) -> Vec<u16> {
-    let mut last_seen: HashMap<u64, usize> = HashMap::new();
+fn symbols(tree: &SyntaxTree, verbatim: &[u64], last_seen: &mut HashMap<u64, usize>) -> Vec<u16> {
+    last_seen.clear();
     tree.tokens
         .iter()
         .zip(verbatim)
@@ -242,10 +270,9 @@ mod tests {
     use codetable_syntax::{Language, SyntaxParser};
 
     fn fragments(language: Language, src: &str, config: &FingerprintConfig) -> FileFingerprint {
-        let tree = SyntaxParser::default()
-            .parse(language, src.as_bytes())
-            .unwrap();
-        fingerprint(&tree, src.as_bytes(), config)
+        let mut parser = SyntaxParser::default();
+        let tree = parser.parse(language, src.as_bytes()).unwrap();
+        fingerprint(tree, src.as_bytes(), config)
     }
 
     const SMALL: FingerprintConfig = FingerprintConfig {

@@ -57,12 +57,15 @@ impl Sketch {
     }
 }
 
-/// The hash of every k-gram of `tokens`: entry `i` covers `tokens[i..i + SHINGLE]`.
-pub(crate) fn shingles(tokens: &[u64]) -> Vec<u64> {
-    tokens
-        .windows(SHINGLE)
-        .map(|w| w.iter().fold(0x5851_f42d_4c95_7f2d, |acc, &t| mix(acc, t)))
-        .collect()
+/// The hash of every k-gram of `tokens` into `out`: entry `i` covers
+/// `tokens[i..i + SHINGLE]`.
+pub(crate) fn shingles(tokens: &[u64], out: &mut Vec<u64>) {
+    out.clear();
+    out.extend(
+        tokens
+            .windows(SHINGLE)
+            .map(|w| w.iter().fold(0x5851_f42d_4c95_7f2d, |acc, &t| mix(acc, t))),
+    );
 }
 
 #[cfg(test)]

@@ -84,6 +84,9 @@ pub struct SyntaxParser {
     parser: tree_sitter::Parser,
     current: Option<Language>,
     timeout: Duration,
+    /// The last flattened tree; its buffers are reused by the next parse.
+    tree: SyntaxTree,
+    stack: Vec<Frame>,
 }
 
 impl std::fmt::Debug for SyntaxParser {
@@ -108,11 +111,14 @@ impl SyntaxParser {
             parser: tree_sitter::Parser::new(),
             current: None,
             timeout,
+            tree: SyntaxTree::default(),
+            stack: Vec::new(),
         }
     }
 
-    /// Parses `source` and flattens the tree. Syntax errors are tolerated.
-    pub fn parse(&mut self, language: Language, source: &[u8]) -> Result<SyntaxTree, ParseError> {
+    /// Parses `source` and flattens the tree. Syntax errors are tolerated. The tree lives in
+    /// the parser's buffers (reused from file to file) until the next parse.
+    pub fn parse(&mut self, language: Language, source: &[u8]) -> Result<&SyntaxTree, ParseError> {
         if u32::try_from(source.len()).is_err() {
             return Err(ParseError::TooLarge);
         }
@@ -140,7 +146,8 @@ impl SyntaxParser {
             self.parser.reset();
             return Err(ParseError::Timeout(self.timeout));
         };
-        Ok(flatten(language, &tree, source.len()))
+        flatten(language, &tree, &mut self.tree, &mut self.stack);
+        Ok(&self.tree)
     }
 }
 
@@ -156,15 +163,17 @@ struct Frame {
     children: u32,
 }
 
-fn flatten(language: Language, tree: &tree_sitter::Tree, source_len: usize) -> SyntaxTree {
+fn flatten(
+    language: Language,
+    tree: &tree_sitter::Tree,
+    out: &mut SyntaxTree,
+    stack: &mut Vec<Frame>,
+) {
     let table = language.kinds();
-    // About one token per 5 bytes of real code, and two nodes per token.
-    let mut out = SyntaxTree {
-        tokens: Vec::with_capacity(source_len / 5),
-        nodes: Vec::with_capacity(source_len * 2 / 5),
-        has_errors: tree.root_node().has_error(),
-    };
-    let mut stack: Vec<Frame> = Vec::new();
+    out.tokens.clear();
+    out.nodes.clear();
+    out.has_errors = tree.root_node().has_error();
+    stack.clear();
     let mut cursor = tree.walk();
 
     // Completes the top frame into a post-order node.
@@ -194,15 +203,13 @@ fn flatten(language: Language, tree: &tree_sitter::Tree, source_len: usize) -> S
             KindRole::Comment | KindRole::Import => {}
             // MISSING nodes (inserted by error recovery) and other empty nodes.
             _ if node.start_byte() == node.end_byte() => {}
-            KindRole::Identifier | KindRole::Literal => {
-                push_leaf(&mut out, &mut stack, &node, role)
-            }
+            KindRole::Identifier | KindRole::Literal => push_leaf(out, stack, &node, role),
             KindRole::Fragment(_) | KindRole::Plain => {
                 if cursor.goto_first_child() {
-                    stack.push(frame(&stack, &node, role, out.tokens.len() as u32));
+                    stack.push(frame(stack, &node, role, out.tokens.len() as u32));
                     descended = true;
                 } else {
-                    push_leaf(&mut out, &mut stack, &node, role);
+                    push_leaf(out, stack, &node, role);
                 }
             }
         }
@@ -214,10 +221,10 @@ fn flatten(language: Language, tree: &tree_sitter::Tree, source_len: usize) -> S
                 break;
             }
             if !cursor.goto_parent() {
-                return out;
+                return;
             }
             // Only entered nodes are descended into, so every parent has a frame.
-            finish(&mut stack, &mut out);
+            finish(stack, out);
         }
     }
 }
@@ -297,6 +304,7 @@ mod tests {
         SyntaxParser::default()
             .parse(language, src.as_bytes())
             .unwrap()
+            .clone()
     }
 
     fn categories(tree: &SyntaxTree) -> Vec<Category> {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Instant;
 
-use codetable_fingerprint::{FileFingerprint, fingerprint};
+use codetable_fingerprint::{FileFingerprint, Fingerprinter};
 use codetable_match::{CloneType, Entry, find_families};
 use codetable_report::{
     Family, Instance, LanguageStats, Report, Settings, SimilarityRange, Skipped,
@@ -43,8 +43,13 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let results: Vec<Result<Analyzed, Skipped>> = files
         .par_iter()
         .map_init(
-            || SyntaxParser::with_timeout(options.parse_timeout),
-            |parser, file| analyze_file(parser, file, options),
+            || {
+                (
+                    SyntaxParser::with_timeout(options.parse_timeout),
+                    Fingerprinter::default(),
+                )
+            },
+            |(parser, fingerprinter), file| analyze_file(parser, fingerprinter, file, options),
         )
         .collect();
     let mut analyzed = Vec::with_capacity(results.len());
@@ -208,6 +213,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
 
 fn analyze_file(
     parser: &mut SyntaxParser,
+    fingerprinter: &mut Fingerprinter,
     file: &SourceFile,
     options: &AnalyzeOptions,
 ) -> Result<Analyzed, Skipped> {
@@ -246,7 +252,7 @@ fn analyze_file(
     let tree = parser
         .parse(file.language, &source)
         .map_err(|e| skip("parse-timeout", e.to_string()))?;
-    let mut fingerprint = fingerprint(&tree, &source, &options.fingerprint);
+    let mut fingerprint = fingerprinter.fingerprint(tree, &source, &options.fingerprint);
     if fingerprint.fragments.is_empty() {
         fingerprint.symbols = Vec::new();
     }
