@@ -115,7 +115,7 @@ impl Default for MatchConfig {
             min_similarity: 0.70,
             near_miss: true,
             rows_per_band: 3,
-            min_agreement: 24,
+            min_agreement: 28,
             bucket_fanout: 16,
         }
     }
