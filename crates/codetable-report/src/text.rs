@@ -49,15 +49,7 @@ pub fn render_text(report: &Report, top: usize) -> String {
         out.push('\n');
     }
 
-    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
-    for family in &report.families {
-        *by_type.entry(family.clone_type.as_str()).or_default() += 1;
-    }
-    let types = by_type
-        .iter()
-        .map(|(t, n)| format!("{n} {t}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let types = tally(report.families.iter().map(|f| f.clone_type.as_str()));
     let _ = writeln!(
         out,
         "{} families{}, {} duplicated lines",
@@ -78,15 +70,7 @@ pub fn render_text(report: &Report, top: usize) -> String {
         languages(report)
     );
     if s.skipped_files > 0 {
-        let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
-        for skip in &report.skipped {
-            *reasons.entry(skip.reason.as_str()).or_default() += 1;
-        }
-        let reasons = reasons
-            .iter()
-            .map(|(r, n)| format!("{n} {r}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let reasons = tally(report.skipped.iter().map(|s| s.reason.as_str()));
         let _ = writeln!(out, "{} files skipped: {reasons}", s.skipped_files);
         for skip in report.skipped.iter().take(10) {
             let _ = writeln!(out, "    {}: {}", skip.path, skip.detail);
@@ -114,6 +98,19 @@ pub fn render_text(report: &Report, top: usize) -> String {
     out
 }
 
+/// "2 T1, 5 T3": how often each distinct item occurs, in sorted order.
+fn tally<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for item in items {
+        *counts.entry(item).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(item, n)| format!("{n} {item}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn languages(report: &Report) -> String {
     if report.stats.languages.is_empty() {
         return "no supported language".into();
@@ -125,4 +122,57 @@ fn languages(report: &Report) -> String {
         .map(|(name, l)| format!("{name} ({})", l.files))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Family, Instance, SimilarityRange, Skipped};
+
+    #[test]
+    fn lists_instances_as_path_and_lines_and_summarises() {
+        let instance = |path: &str, start| Instance {
+            path: path.into(),
+            start_line: start,
+            end_line: start + 9,
+            tokens: 90,
+            category: "function".into(),
+        };
+        let mut report = Report::default();
+        report.families.push(Family {
+            id: 1,
+            clone_type: "T3".into(),
+            similarity: SimilarityRange {
+                min: 0.81,
+                max: 0.9,
+            },
+            category: "function".into(),
+            language: "go".into(),
+            duplicated_lines: 10,
+            files: 2,
+            instances: vec![instance("a.go", 3), instance("b/c.go", 40)],
+        });
+        report.skipped.push(Skipped {
+            path: "x.c".into(),
+            reason: "binary".into(),
+            detail: "contains NUL bytes".into(),
+        });
+        report.stats.families = 1;
+        report.stats.skipped_files = 1;
+        let text = render_text(&report, 20);
+        for line in [
+            "#1 T3 function (go): 2 instances in 2 files, 10 duplicated lines, similarity 0.81-0.90",
+            "    a.go:3-12",
+            "    b/c.go:40-49",
+            "1 families (1 T3), 0 duplicated lines",
+            "1 files skipped: 1 binary",
+            "    x.c: contains NUL bytes",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing from:\n{text}"
+            );
+        }
+        assert!(render_text(&report, 0).contains("... and 1 more families"));
+    }
 }
