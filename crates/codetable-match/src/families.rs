@@ -146,25 +146,24 @@ pub fn find_families(entries: &[Entry], config: &MatchConfig) -> (Vec<Family>, M
         }
         clusters.push(cluster);
     }
-    // A class left alone whose best match was taken by another leader joins that match's
-    // cluster: one hop past a member verified against the leader, never more.
-    let direct = cluster_of.clone();
+    // A class left alone whose best match was taken into a family of several classes joins
+    // that family: one hop past a member verified against the leader, never more.
+    let leader_pass_size: Vec<usize> = clusters.iter().map(|c| c.classes.len()).collect();
     for &c in &order {
-        let alone = clusters[cluster_of[c as usize] as usize].classes.len() == 1;
-        if !alone || neighbors[c as usize].is_empty() {
+        let own = cluster_of[c as usize] as usize;
+        if leader_pass_size[own] != 1 {
             continue;
         }
         let Some(&(n, similarity)) = neighbors[c as usize].first() else {
             continue;
         };
-        let target = direct[n as usize] as usize;
-        if target == cluster_of[c as usize] as usize
-            || overlaps(&clusters[target].members, classes[c as usize])
+        let target = cluster_of[n as usize] as usize;
+        if leader_pass_size[target] < 2 || overlaps(&clusters[target].members, classes[c as usize])
         {
             continue;
         }
-        clusters[cluster_of[c as usize] as usize].classes.clear();
-        cluster_of[c as usize] = target as u32;
+        clusters[own].classes.clear();
+        clusters[own].members.clear();
         let cluster = &mut clusters[target];
         cluster.classes.push(c);
         cluster.members.extend_from_slice(classes[c as usize]);
@@ -354,6 +353,42 @@ mod tests {
         assert_eq!(families[0].members, [0, 1]);
         assert_eq!(families[0].clone_type, CloneType::Type3);
         assert!(families[0].similarity_min > 0.85 && families[0].similarity_min < 1.0);
+    }
+
+    #[test]
+    fn a_class_left_alone_joins_its_best_match_but_chains_stop_there() {
+        let base = stream(3, 200);
+        let substitute = |from: &[u16], range: std::ops::Range<usize>| {
+            let mut out = from.to_vec();
+            for i in range {
+                out[i] = 500 + i as u16;
+            }
+            out
+        };
+        let a = substitute(&base, 0..30); // 0.85 to the leader
+        let c = substitute(&a, 100..140); // 0.80 to `a`, 0.65 to the leader
+        let s = Sketch([9; 64]);
+        let specs = [
+            spec(1, 1, base.clone(), 0),
+            spec(2, 2, a.clone(), 1),
+            spec(3, 3, c.clone(), 2),
+        ];
+        let families = run(&specs, &[s; 3]);
+        assert_eq!(families.len(), 1);
+        assert_eq!(families[0].members, [0, 1, 2]);
+        assert!((families[0].similarity_min - 0.80).abs() < 0.01);
+
+        // A fourth stream like `c` but not `a` stays out: it would be two hops away.
+        let d = substitute(&c, 150..190);
+        let specs = [
+            spec(1, 1, base, 0),
+            spec(2, 2, a, 1),
+            spec(3, 3, c, 2),
+            spec(4, 4, d, 3),
+        ];
+        let families = run(&specs, &[s; 4]);
+        let members: Vec<_> = families.iter().map(|f| f.members.clone()).collect();
+        assert_eq!(members, [vec![0, 1], vec![2, 3]]);
     }
 
     #[test]
