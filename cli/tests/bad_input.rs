@@ -9,20 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-const FUNCTION: &str = "def summarize(values, limit):
-    total = 0
-    count = 0
-    largest = None
-    for value in values:
-        if value is None or value > limit:
-            continue
-        total += value
-        count += 1
-        if largest is None or value > largest:
-            largest = value
-    mean = total / count if count else 0.0
-    return {'total': total, 'count': count, 'mean': mean, 'largest': largest}
-";
+/// A real function to copy: the Python fixture (`fixtures/python/original.py`).
+const FUNCTION: &str = include_str!("../../fixtures/python/original.py");
 
 /// Runs the binary with a time limit: a hang fails the test instead of stalling it.
 fn codetable(args: &[&std::ffi::OsStr]) -> Output {
