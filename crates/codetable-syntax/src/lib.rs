@@ -49,20 +49,6 @@ pub enum Category {
 }
 
 impl Category {
-    /// Every category, in table order.
-    pub const ALL: [Category; 10] = [
-        Category::Module,
-        Category::Class,
-        Category::Function,
-        Category::Method,
-        Category::Lambda,
-        Category::Loop,
-        Category::Conditional,
-        Category::Switch,
-        Category::Try,
-        Category::Block,
-    ];
-
     /// The lower-case name used in reports.
     pub fn name(self) -> &'static str {
         match self {
