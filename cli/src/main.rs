@@ -4,13 +4,13 @@
 //! written), 2 usage error.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use codetable::{AnalyzeOptions, Language, analyze, render_json, render_text};
+use codetable::{AnalyzeError, AnalyzeOptions, Language, analyze, render_json, render_text};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,7 +45,7 @@ struct AnalyzeArgs {
     #[arg(long = "lang", value_delimiter = ',', value_parser = parse_language)]
     languages: Vec<Language>,
     /// Leave out paths matching this gitignore-style glob (repeatable).
-    #[arg(long = "exclude", value_name = "GLOB")]
+    #[arg(long = "exclude", value_name = "GLOB", value_parser = parse_glob)]
     excludes: Vec<String>,
     /// Also analyse generated (`@generated`, `DO NOT EDIT`) and minified files.
     #[arg(long)]
@@ -53,11 +53,11 @@ struct AnalyzeArgs {
     /// Follow symbolic links.
     #[arg(long)]
     follow_links: bool,
-    /// Minimum fragment size in tokens.
-    #[arg(long, default_value_t = 50)]
+    /// Minimum fragment size in tokens (10 to 1000000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
     min_tokens: u32,
-    /// Minimum fragment size in lines.
-    #[arg(long, default_value_t = 5)]
+    /// Minimum fragment size in lines (1 to 1000000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     min_lines: u32,
     /// Minimum token-level similarity of a near-miss pair, in (0, 1].
     #[arg(long, default_value_t = 0.70, value_parser = parse_similarity)]
@@ -65,15 +65,16 @@ struct AnalyzeArgs {
     /// Report exact and renamed copies only.
     #[arg(long)]
     no_near_miss: bool,
-    /// Skip files larger than this many bytes.
-    #[arg(long, default_value_t = 4 << 20)]
+    /// Skip files larger than this many bytes (1 to 4294967295).
+    #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     max_file_size: u64,
-    /// Give up parsing one file after this many seconds.
-    #[arg(long, default_value_t = 20)]
+    /// Give up on one file (reading, parsing, fingerprinting) after this many seconds
+    /// (1 to 86400).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     parse_timeout: u64,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker threads (1 to 1024; default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// Families listed by the text format.
     #[arg(long, default_value_t = 20)]
     top: usize,
@@ -90,6 +91,11 @@ fn parse_language(name: &str) -> Result<Language, String> {
         let known: Vec<_> = Language::ALL.iter().map(|l| l.name()).collect();
         format!("unknown language {name:?}; known: {}", known.join(", "))
     })
+}
+
+fn parse_glob(glob: &str) -> Result<String, String> {
+    codetable::check_glob(glob).map_err(|e| e.to_string())?;
+    Ok(glob.to_string())
 }
 
 fn parse_similarity(value: &str) -> Result<f64, String> {
@@ -112,7 +118,10 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("codetable: {err:#}");
-            ExitCode::from(1)
+            let usage = err
+                .downcast_ref::<AnalyzeError>()
+                .is_some_and(AnalyzeError::is_usage);
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }
@@ -136,14 +145,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    // The output is checked before the analysis, which can take minutes; it is written to
+    // a temporary file beside it and renamed into place, so no reader sees half a report.
+    let output = match &args.output {
+        Some(path) => Some(ReportFile::create(path)?),
+        None => None,
+    };
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(threads as usize)
             .build_global()
             .context("cannot start the worker threads")?;
     }
     let mut options = AnalyzeOptions::new(&args.dir);
-    options.languages = args.languages;
+    let mut languages = args.languages;
+    languages.sort();
+    languages.dedup();
+    options.languages = languages;
     options.excludes = args.excludes;
     options.include_generated = args.include_generated;
     options.follow_links = args.follow_links;
@@ -155,13 +173,20 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     options.matching.near_miss = !args.no_near_miss;
 
     let report = analyze(&options)?;
+    if report.stats.files == 0 {
+        eprintln!(
+            "codetable: warning: no source file was analysed in {} ({} skipped, --format json lists why); \
+             the report is empty",
+            args.dir.display(),
+            report.skipped.len()
+        );
+    }
     let rendered = match args.format {
         Format::Text => render_text(&report, args.top),
         Format::Json => render_json(&report),
     };
-    match args.output {
-        Some(path) => std::fs::write(&path, rendered)
-            .with_context(|| format!("cannot write {}", path.display()))?,
+    match output {
+        Some(file) => file.write(rendered.as_bytes())?,
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(rendered.as_bytes())?;
@@ -169,6 +194,44 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `--output` file: a temporary file in the same directory until the report is
+/// complete, then renamed to its name.
+struct ReportFile {
+    path: PathBuf,
+    temporary: tempfile::NamedTempFile,
+}
+
+impl ReportFile {
+    fn create(path: &Path) -> anyhow::Result<ReportFile> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if path.is_dir() {
+            anyhow::bail!("cannot write {}: it is a directory", path.display());
+        }
+        let temporary = tempfile::Builder::new()
+            .prefix(".codetable-report")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(ReportFile {
+            path: path.to_path_buf(),
+            temporary,
+        })
+    }
+
+    fn write(mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let context = || format!("cannot write {}", self.path.display());
+        self.temporary.write_all(bytes).with_context(context)?;
+        self.temporary.flush().with_context(context)?;
+        self.temporary
+            .persist(&self.path)
+            .map_err(|e| e.error)
+            .with_context(context)?;
+        Ok(())
+    }
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

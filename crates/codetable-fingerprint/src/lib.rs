@@ -36,6 +36,7 @@ pub use sketch::{SHINGLE, SKETCH_BINS, Sketch};
 
 use codetable_syntax::{Category, SyntaxTree, TokenClass};
 use std::collections::HashMap;
+use std::time::Instant;
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -77,6 +78,9 @@ pub struct Fragment {
     pub sketch: Sketch,
     /// The nearest enclosing fragment, as an index into the same file's fragments.
     pub parent: Option<u32>,
+    /// Where a declarative fragment's content stream starts in
+    /// [`FileFingerprint::content`]; `None` for code. See [`Fragment::is_declarative`].
+    pub content_start: Option<u32>,
 }
 
 impl Fragment {
@@ -87,6 +91,15 @@ impl Fragment {
     pub fn line_count(&self) -> u32 {
         self.end_line - self.start_line + 1
     }
+
+    /// Whether this fragment declares rather than computes: an enum, a table of names and
+    /// literals, a list of fields or signatures, or stubs whose lines are mostly string
+    /// literals (docstrings). Such fragments share their shape with unrelated
+    /// declarations, so they are compared by content: their Type-2 hash is their Type-1
+    /// hash, and their sketch and verification stream keep names and literals as written.
+    pub fn is_declarative(&self) -> bool {
+        self.content_start.is_some()
+    }
 }
 
 /// The fingerprints of one file.
@@ -96,9 +109,29 @@ pub struct FileFingerprint {
     pub symbols: Vec<u16>,
     /// Candidate fragments, ordered by first token, enclosing fragments first.
     pub fragments: Vec<Fragment>,
+    /// The content streams of declarative fragments: one 16-bit symbol per token, names
+    /// and literals as written (a fold of their text hash, like keywords in `symbols`).
+    pub content: Vec<u16>,
     /// Subtree id of the whole file.
     pub root_id: u64,
 }
+
+impl FileFingerprint {
+    /// The stream a fragment is verified on: its abstracted symbols, or for a declarative
+    /// fragment its content.
+    pub fn stream(&self, fragment: &Fragment) -> &[u16] {
+        let len = fragment.token_count() as usize;
+        match fragment.content_start {
+            Some(start) => &self.content[start as usize..start as usize + len],
+            None => &self.symbols[fragment.first_token as usize..fragment.end_token as usize],
+        }
+    }
+}
+
+/// Fingerprinting one file took longer than its deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("fingerprinting took longer than the time limit")]
+pub struct TimedOut;
 
 /// Role markers mixed into abstracted token hashes.
 const IDENTIFIER: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -125,6 +158,9 @@ pub struct Fingerprinter {
     verbatim: Vec<u64>,
     abstracted: Vec<u64>,
     grams: Vec<u64>,
+    /// Per token, prefix sums of what makes a fragment declarative (see [`Tally`]).
+    tallies: Vec<Tally>,
+    content_grams: Vec<u64>,
     ids: Vec<u64>,
     last_seen: HashMap<u64, usize>,
 }
@@ -137,6 +173,20 @@ impl Fingerprinter {
         source: &[u8],
         config: &FingerprintConfig,
     ) -> FileFingerprint {
+        self.fingerprint_until(tree, source, config, None)
+            .expect("no deadline, no time-out")
+    }
+
+    /// [`Fingerprinter::fingerprint`], giving up once `deadline` has passed. The work is
+    /// linear in the size of the tree: only fragments within [`MAX_NESTING`] levels are
+    /// hashed, and each level covers each token at most once.
+    pub fn fingerprint_until(
+        &mut self,
+        tree: &SyntaxTree,
+        source: &[u8],
+        config: &FingerprintConfig,
+        deadline: Option<Instant>,
+    ) -> Result<FileFingerprint, TimedOut> {
         let verbatim = &mut self.verbatim;
         verbatim.clear();
         verbatim.extend(
@@ -158,12 +208,16 @@ impl Fingerprinter {
         );
         let symbols = symbols(tree, verbatim, &mut self.last_seen);
         sketch::shingles(abstracted, &mut self.grams);
+        tally(tree, source, &mut self.tallies);
         let grams = &self.grams;
 
         let mut fragments = Vec::new();
         let ids = &mut self.ids;
         ids.clear();
-        for node in &tree.nodes {
+        for (n, node) in tree.nodes.iter().enumerate() {
+            if n % 4096 == 4095 && deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(TimedOut);
+            }
             let first_child = ids.len() - node.children as usize;
             let id = if node.children == 0 && node.end_token > node.first_token {
                 mix(node.kind as u64, verbatim[node.first_token as usize])
@@ -180,52 +234,144 @@ impl Fingerprinter {
             let (first, end) = (node.first_token as usize, node.end_token as usize);
             if (end - first) < config.min_tokens as usize
                 || node.end_line - node.start_line + 1 < config.min_lines
+                || node.depth as usize >= MAX_NESTING
             {
                 continue;
             }
+            // Gram `i` covers tokens `i..i + SHINGLE`: those inside the fragment.
+            let gram_end = end
+                .saturating_sub(SHINGLE - 1)
+                .clamp(first, grams.len().max(first));
+            let gram_range = first.min(gram_end)..gram_end;
+            let lines = node.end_line - node.start_line + 1;
+            let inside = self.tallies[end].minus(self.tallies[first]);
+            // A table (no more names than literals), or lines that are mostly string
+            // literals (docstrings): compared by content, like enums and field lists.
+            let declarative = node.declarative
+                || inside.identifiers <= inside.literals
+                || 2 * inside.literal_newlines >= lines;
+            let exact_hash = xxh3_64(bytemuck::cast_slice(&verbatim[first..end]));
+            let (renamed_hash, sketch) = if declarative {
+                sketch::shingles(&verbatim[first..end], &mut self.content_grams);
+                (exact_hash, Sketch::of(&self.content_grams))
+            } else {
+                (
+                    xxh3_64(bytemuck::cast_slice(&abstracted[first..end])),
+                    Sketch::of(grams.get(gram_range).unwrap_or_default()),
+                )
+            };
             fragments.push(Fragment {
                 category,
                 start_line: node.start_line,
                 end_line: node.end_line,
                 first_token: node.first_token,
                 end_token: node.end_token,
-                exact_hash: xxh3_64(bytemuck::cast_slice(&verbatim[first..end])),
-                renamed_hash: xxh3_64(bytemuck::cast_slice(&abstracted[first..end])),
+                exact_hash,
+                renamed_hash,
                 subtree_id: id,
-                sketch: Sketch::of(&grams[first..end.saturating_sub(SHINGLE - 1).max(first)]),
+                sketch,
                 parent: None,
+                // Marks the fragment declarative; `content_streams` sets the offset.
+                content_start: declarative.then_some(0),
             });
         }
         nest(&mut fragments);
-        FileFingerprint {
+        let content = content_streams(&mut fragments, verbatim);
+        Ok(FileFingerprint {
             symbols,
             fragments,
+            content,
             root_id: ids.last().copied().unwrap_or(0),
+        })
+    }
+}
+
+/// Counts over a run of tokens.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    identifiers: u32,
+    literals: u32,
+    /// Newlines inside literal tokens.
+    literal_newlines: u32,
+}
+
+impl Tally {
+    fn minus(self, before: Tally) -> Tally {
+        Tally {
+            identifiers: self.identifiers - before.identifiers,
+            literals: self.literals - before.literals,
+            literal_newlines: self.literal_newlines - before.literal_newlines,
         }
     }
 }
 
-/// Fragments nested deeper than this inside other fragments are ignored: real code stays
-/// well inside it, and it bounds the work on pathological nesting to a linear amount
-/// (each nesting level covers each token at most once).
+/// Prefix sums of [`Tally`]: `out[i]` counts the tokens before `i` (`out` has one more
+/// entry than there are tokens).
+fn tally(tree: &SyntaxTree, source: &[u8], out: &mut Vec<Tally>) {
+    out.clear();
+    let mut total = Tally::default();
+    out.push(total);
+    for t in &tree.tokens {
+        match t.class {
+            TokenClass::Identifier => total.identifiers += 1,
+            TokenClass::Literal => {
+                total.literals += 1;
+                total.literal_newlines += source[t.start as usize..t.end as usize]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count() as u32;
+            }
+            TokenClass::Verbatim => {}
+        }
+        out.push(total);
+    }
+}
+
+/// Lays out the content streams of the declarative fragments (marked by a `Some`
+/// `content_start`): one stream per outermost declarative fragment, which the declarative
+/// fragments nested in it share. Returns the streams.
+fn content_streams(fragments: &mut [Fragment], verbatim: &[u64]) -> Vec<u16> {
+    let mut content = Vec::new();
+    // The token range of the last stream laid out, and where it starts in `content`.
+    let mut last: Option<(u32, u32, u32)> = None;
+    for fragment in fragments.iter_mut() {
+        if fragment.content_start.is_none() {
+            continue;
+        }
+        let start = match last {
+            Some((first, end, at))
+                if first <= fragment.first_token && fragment.end_token <= end =>
+            {
+                at + (fragment.first_token - first)
+            }
+            _ => {
+                let at = content.len() as u32;
+                content.extend(
+                    verbatim[fragment.first_token as usize..fragment.end_token as usize]
+                        .iter()
+                        .map(|&h| verbatim_symbol(h)),
+                );
+                last = Some((fragment.first_token, fragment.end_token, at));
+                at
+            }
+        };
+        fragment.content_start = Some(start);
+    }
+    content
+}
+
+/// Fragments nested deeper than this inside other fragments are ignored, before any hash
+/// is computed: real code stays well inside it, and it bounds the work on pathological
+/// nesting (a 40,000-branch `else if` chain) to a linear amount, since each nesting level
+/// covers each token at most once.
 pub const MAX_NESTING: usize = 24;
 
 /// Orders fragments outermost-first, drops repeats of one token range (a node whose only
-/// child spans the same tokens) and fragments nested past [`MAX_NESTING`], and links each
-/// to its nearest enclosing fragment.
+/// child spans the same tokens) and links each to its nearest enclosing fragment.
 fn nest(fragments: &mut Vec<Fragment>) {
     fragments.sort_by_key(|f| (f.first_token, std::cmp::Reverse(f.end_token)));
     fragments.dedup_by_key(|f| (f.first_token, f.end_token));
     link_parents(fragments);
-    let mut depth = vec![0usize; fragments.len()];
-    for i in 0..fragments.len() {
-        depth[i] = fragments[i].parent.map_or(0, |p| depth[p as usize] + 1);
-    }
-    if depth.iter().any(|&d| d >= MAX_NESTING) {
-        let mut keep = depth.iter().map(|&d| d < MAX_NESTING);
-        fragments.retain(|_| keep.next().unwrap_or(false));
-        link_parents(fragments);
-    }
 }
 
 fn link_parents(fragments: &mut [Fragment]) {
@@ -244,6 +390,11 @@ fn link_parents(fragments: &mut [Fragment]) {
     }
 }
 
+/// A token's text hash folded into a symbol below [`symbol::LITERAL`].
+fn verbatim_symbol(h: u64) -> u16 {
+    ((h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16) % symbol::LITERAL
+}
+
 /// The file's token stream as verification symbols ([`symbol`] tells the encoding).
 fn symbols(tree: &SyntaxTree, verbatim: &[u64], last_seen: &mut HashMap<u64, usize>) -> Vec<u16> {
     last_seen.clear();
@@ -252,9 +403,7 @@ fn symbols(tree: &SyntaxTree, verbatim: &[u64], last_seen: &mut HashMap<u64, usi
         .zip(verbatim)
         .enumerate()
         .map(|(i, (t, &h))| match t.class {
-            TokenClass::Verbatim => {
-                ((h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16) % symbol::LITERAL
-            }
+            TokenClass::Verbatim => verbatim_symbol(h),
             TokenClass::Literal => symbol::LITERAL,
             TokenClass::Identifier => {
                 let distance = last_seen.insert(h, i).map_or(0, |j| i - j);

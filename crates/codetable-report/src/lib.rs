@@ -35,6 +35,8 @@ pub struct Report {
     pub families: Vec<Family>,
     /// Files that were not analysed, with the reason.
     pub skipped: Vec<Skipped>,
+    /// Files analysed despite syntax errors (tree-sitter recovered), by path.
+    pub syntax_errors: Vec<SyntaxErrors>,
     pub stats: Stats,
 }
 
@@ -50,6 +52,7 @@ impl Default for Report {
             settings: Settings::default(),
             families: Vec::new(),
             skipped: Vec::new(),
+            syntax_errors: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -102,8 +105,12 @@ pub struct SimilarityRange {
 /// One occurrence of a pattern.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
-    /// Path relative to the analysed root, `/`-separated.
+    /// Path relative to the analysed root, `/`-separated. Bytes of a name that are not
+    /// UTF-8 are written `\xHH`; the exact bytes are then in `path_bytes`.
     pub path: String,
+    /// The exact bytes of `path`, present only when the path is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
     /// 1-based inclusive line range.
     pub start_line: u32,
     pub end_line: u32,
@@ -114,13 +121,75 @@ pub struct Instance {
 /// A file that was not analysed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
-    /// Path relative to the analysed root.
+    /// Path relative to the analysed root, written as [`Instance::path`] is.
     pub path: String,
-    /// A short machine-readable reason: `binary`, `too-large`, `generated`, `minified`,
-    /// `not-regular`, `symlink`, `unreadable`, `parse-timeout`, `walk-error`.
-    pub reason: String,
+    /// The exact bytes of `path`, present only when the path is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
+    pub reason: SkipReason,
     /// Human-readable detail.
     pub detail: String,
+}
+
+/// Why a file was not analysed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// NUL bytes: not text.
+    Binary,
+    /// Over `--max-file-size`.
+    TooLarge,
+    /// Marked generated in its leading comment.
+    Generated,
+    /// Most of its bytes are in very long lines.
+    Minified,
+    /// A FIFO, socket or device.
+    NotRegular,
+    /// A symbolic link not followed, or a dangling one.
+    Symlink,
+    /// The same file as another path already analysed (a link followed to it).
+    SameFile,
+    /// It could not be opened or read.
+    Unreadable,
+    /// Its analysis took longer than `--parse-timeout`.
+    ParseTimeout,
+    /// The directory walk reported an error there (a loop, a permission error).
+    WalkError,
+    /// codetable failed on it (a bug: please report it with the file).
+    InternalError,
+}
+
+impl SkipReason {
+    /// The name used in JSON and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::TooLarge => "too-large",
+            SkipReason::Generated => "generated",
+            SkipReason::Minified => "minified",
+            SkipReason::NotRegular => "not-regular",
+            SkipReason::Symlink => "symlink",
+            SkipReason::SameFile => "same-file",
+            SkipReason::Unreadable => "unreadable",
+            SkipReason::ParseTimeout => "parse-timeout",
+            SkipReason::WalkError => "walk-error",
+            SkipReason::InternalError => "internal-error",
+        }
+    }
+}
+
+/// A file analysed with tree-sitter's error recovery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyntaxErrors {
+    /// Path relative to the analysed root, written as [`Instance::path`] is.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<Vec<u8>>,
+    pub language: String,
+    /// ERROR and MISSING nodes in its tree.
+    pub error_nodes: u32,
+    /// 1-based line of the first of them.
+    pub first_error_line: u32,
 }
 
 /// Run statistics.
@@ -141,6 +210,8 @@ pub struct Stats {
     pub files_with_syntax_errors: u64,
     /// Files analysed that are not valid UTF-8.
     pub files_not_utf8: u64,
+    /// Files analysed after decoding them from UTF-16.
+    pub files_utf16: u64,
     pub exact_classes: u64,
     pub candidate_pairs: u64,
     pub verified_pairs: u64,
@@ -155,6 +226,7 @@ pub struct LanguageStats {
     pub files: u64,
     pub lines: u64,
     pub bytes: u64,
+    pub files_with_syntax_errors: u64,
 }
 
 /// Wall time per stage, in milliseconds.
@@ -167,6 +239,22 @@ pub struct Timings {
     pub matching: f64,
     pub report: f64,
     pub total: f64,
+}
+
+/// A relative path as the report writes it: UTF-8 as is, any other byte as `\xHH`, and the
+/// exact bytes alongside when they are not UTF-8 (see [`Instance::path_bytes`]).
+pub fn report_path(bytes: &[u8]) -> (String, Option<Vec<u8>>) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return (text.to_string(), None);
+    }
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    (out, Some(bytes.to_vec()))
 }
 
 /// The report as pretty-printed JSON.
@@ -193,6 +281,7 @@ mod tests {
             files: 2,
             instances: vec![Instance {
                 path: "src/a.rs".into(),
+                path_bytes: None,
                 start_line: 3,
                 end_line: 12,
                 tokens: 80,
@@ -212,5 +301,19 @@ mod tests {
         }
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
+    }
+
+    #[test]
+    fn paths_that_are_not_utf8_stay_distinct_and_exact() {
+        let (a, a_bytes) = report_path(b"r\xe9sum\xe9.py");
+        let (b, b_bytes) = report_path(b"r\xe8sum\xe8.py");
+        assert_eq!(a, "r\\xE9sum\\xE9.py");
+        assert_ne!(a, b);
+        assert_eq!(a_bytes.as_deref(), Some(&b"r\xe9sum\xe9.py"[..]));
+        assert_eq!(b_bytes.as_deref(), Some(&b"r\xe8sum\xe8.py"[..]));
+        assert_eq!(
+            report_path("caf\u{e9}.py".as_bytes()),
+            ("caf\u{e9}.py".into(), None)
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::fmt::Write;
 
 use crate::Report;
 
-/// Renders the report for a terminal, listing at most `top` families.
+/// Renders the report for a terminal, listing at most `top` families. Each instance is
+/// written `path:line` (which terminals and editors open) with the path as it opens from
+/// where the command ran, then its line range; control characters in names are escaped.
 pub fn render_text(report: &Report, top: usize) -> String {
     let mut out = String::new();
     let s = &report.stats;
@@ -20,29 +22,33 @@ pub fn render_text(report: &Report, top: usize) -> String {
         };
         let _ = writeln!(
             out,
-            "#{} {} {} ({}): {} instances in {} files, {} duplicated lines{}",
+            "#{} {} {} ({}): {} in {}, {}{}",
             family.id,
             family.clone_type,
             family.category,
             family.language,
-            family.instances.len(),
-            family.files,
-            family.duplicated_lines,
+            count(family.instances.len() as u64, "instance"),
+            count(family.files as u64, "file"),
+            count(family.duplicated_lines, "duplicated line"),
             similarity,
         );
         for instance in &family.instances {
             let _ = writeln!(
                 out,
-                "    {}:{}-{}",
-                instance.path, instance.start_line, instance.end_line
+                "    {}:{}  (lines {}-{})",
+                shown_path(&report.root, &instance.path),
+                instance.start_line,
+                instance.start_line,
+                instance.end_line
             );
         }
     }
     if report.families.len() > top {
+        let rest = report.families.len() - top;
+        let noun = if rest == 1 { "family" } else { "families" };
         let _ = writeln!(
             out,
-            "... and {} more families (--top to list more, --format json for all)",
-            report.families.len() - top
+            "... and {rest} more {noun} (--top to list more, --format json for all)"
         );
     }
     if !report.families.is_empty() {
@@ -52,38 +58,50 @@ pub fn render_text(report: &Report, top: usize) -> String {
     let types = tally(report.families.iter().map(|f| f.clone_type.as_str()));
     let _ = writeln!(
         out,
-        "{} families{}, {} duplicated lines",
-        s.families,
+        "{}{}, {}",
+        count(s.families, "family"),
         if types.is_empty() {
             String::new()
         } else {
             format!(" ({types})")
         },
-        s.duplicated_lines
+        count(s.duplicated_lines, "duplicated line")
     );
     let _ = writeln!(
         out,
-        "{} files, {} lines, {} fragments in {}",
-        s.files,
-        s.lines,
-        s.fragments,
+        "{}, {}, {} in {}",
+        count(s.files, "file"),
+        count(s.lines, "line"),
+        count(s.fragments, "fragment"),
         languages(report)
     );
     if s.skipped_files > 0 {
-        let reasons = tally(report.skipped.iter().map(|s| s.reason.as_str()));
-        let _ = writeln!(out, "{} files skipped: {reasons}", s.skipped_files);
+        let reasons = tally(report.skipped.iter().map(|s| s.reason.name()));
+        let _ = writeln!(out, "{} skipped: {reasons}", count(s.skipped_files, "file"));
         for skip in report.skipped.iter().take(10) {
-            let _ = writeln!(out, "    {}: {}", skip.path, skip.detail);
+            let _ = writeln!(
+                out,
+                "    {}: {}",
+                shown_path(&report.root, &skip.path),
+                escape_controls(&skip.detail)
+            );
         }
         if report.skipped.len() > 10 {
             let _ = writeln!(out, "    ... (--format json lists all)");
         }
     }
     if s.files_with_syntax_errors > 0 {
+        let by_language: Vec<String> = s
+            .languages
+            .iter()
+            .filter(|(_, l)| l.files_with_syntax_errors > 0)
+            .map(|(name, l)| format!("{name} {}", l.files_with_syntax_errors))
+            .collect();
         let _ = writeln!(
             out,
-            "{} files had syntax errors (analysed with error recovery)",
-            s.files_with_syntax_errors
+            "{} had syntax errors ({}), analysed with error recovery (--format json lists them)",
+            count(s.files_with_syntax_errors, "file"),
+            by_language.join(", ")
         );
     }
     let t = &s.timings_ms;
@@ -95,6 +113,50 @@ pub fn render_text(report: &Report, top: usize) -> String {
         t.parse / 1e3,
         t.matching / 1e3
     );
+    out
+}
+
+/// "1 file", "2 files", "1 family", "3 families".
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else if let Some(stem) = noun.strip_suffix('y') {
+        format!("{n} {stem}ies")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// A root-relative path as it opens from where the command ran: joined to the root as the
+/// user gave it, with control characters escaped.
+fn shown_path(root: &str, relative: &str) -> String {
+    let joined = if root.is_empty() || root == "." || root == "./" {
+        relative.to_string()
+    } else if root.ends_with('/') {
+        format!("{root}{relative}")
+    } else {
+        format!("{root}/{relative}")
+    };
+    escape_controls(&joined)
+}
+
+/// Control characters (which could move the cursor or recolour the terminal, or split a
+/// line) written as escapes: `\n`, `\t`, `\r`, `\e`, else `\u{..}`.
+pub(crate) fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{1b}' => out.push_str("\\e"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
     out
 }
 
@@ -127,12 +189,13 @@ fn languages(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Family, Instance, SimilarityRange, Skipped};
+    use crate::{Family, Instance, SimilarityRange, SkipReason, Skipped};
 
     #[test]
     fn lists_instances_as_path_and_lines_and_summarises() {
         let instance = |path: &str, start| Instance {
             path: path.into(),
+            path_bytes: None,
             start_line: start,
             end_line: start + 9,
             tokens: 90,
@@ -153,26 +216,34 @@ mod tests {
             instances: vec![instance("a.go", 3), instance("b/c.go", 40)],
         });
         report.skipped.push(Skipped {
-            path: "x.c".into(),
-            reason: "binary".into(),
+            path: "x\u{1b}[31m\n.c".into(),
+            path_bytes: None,
+            reason: SkipReason::Binary,
             detail: "contains NUL bytes".into(),
         });
+        report.root = "../proj".into();
         report.stats.families = 1;
         report.stats.skipped_files = 1;
+        report.stats.files = 1;
         let text = render_text(&report, 20);
         for line in [
             "#1 T3 function (go): 2 instances in 2 files, 10 duplicated lines, similarity 0.81-0.90",
-            "    a.go:3-12",
-            "    b/c.go:40-49",
-            "1 families (1 T3), 0 duplicated lines",
-            "1 files skipped: 1 binary",
-            "    x.c: contains NUL bytes",
+            "    ../proj/a.go:3  (lines 3-12)",
+            "    ../proj/b/c.go:40  (lines 40-49)",
+            "1 family (1 T3), 0 duplicated lines",
+            "1 file, 0 lines, 0 fragments in no supported language",
+            "1 file skipped: 1 binary",
+            "    ../proj/x\\e[31m\\n.c: contains NUL bytes",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
                 "{line:?} missing from:\n{text}"
             );
         }
-        assert!(render_text(&report, 0).contains("... and 1 more families"));
+        assert!(render_text(&report, 0).contains("... and 1 more family (--top"));
+        assert!(
+            !text.contains('\u{1b}'),
+            "a control character reached the terminal"
+        );
     }
 }

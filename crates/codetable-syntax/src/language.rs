@@ -45,8 +45,15 @@ pub struct LanguageSpec {
     pub literals: &'static [&'static str],
     /// Comment nodes: dropped from the token stream (so license headers never count).
     pub comments: &'static [&'static str],
-    /// Import / include / package nodes: never fragments and never inside one.
+    /// Import / include / package nodes: never fragments and never inside one. Nodes that
+    /// own a body (C++, PHP and C# namespaces, Scala package blocks) are never imports.
     pub imports: &'static [&'static str],
+    /// Enumerator lists: the fragment that owns one is declarative (see
+    /// [`Node::declarative`](crate::Node::declarative)), compared by its names and values.
+    pub enum_bodies: &'static [&'static str],
+    /// The bodies of functions and methods: a class whose functions have no body with code
+    /// in it (abstract signatures, stubs) is declarative.
+    pub bodies: &'static [&'static str],
 }
 
 impl std::fmt::Debug for LanguageSpec {
@@ -60,11 +67,11 @@ impl std::fmt::Debug for LanguageSpec {
 
 use Category::*;
 
-// C and C++ enums are not fragments: enumerator lists abstract to the same stream.
 const C_FRAGMENTS: &[(&str, Category)] = &[
     ("function_definition", Function),
     ("struct_specifier", Class),
     ("union_specifier", Class),
+    ("enum_specifier", Class),
     ("for_statement", Loop),
     ("while_statement", Loop),
     ("do_statement", Loop),
@@ -101,6 +108,7 @@ const TS_FRAGMENTS: &[(&str, Category)] = &[
     ("abstract_class_declaration", Class),
     ("class", Class),
     ("interface_declaration", Class),
+    ("enum_declaration", Class),
     ("for_statement", Loop),
     ("for_in_statement", Loop),
     ("while_statement", Loop),
@@ -175,6 +183,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["line_comment", "block_comment"],
         imports: &["use_declaration", "extern_crate_declaration"],
+        enum_bodies: &["enum_variant_list"],
+        bodies: &["block"],
     },
     LanguageSpec {
         name: "python",
@@ -207,6 +217,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
             "import_from_statement",
             "future_import_statement",
         ],
+        enum_bodies: &[],
+        bodies: &["block"],
     },
     LanguageSpec {
         name: "javascript",
@@ -217,6 +229,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         literals: JS_LITERALS,
         comments: &["comment"],
         imports: &["import_statement"],
+        enum_bodies: &[],
+        bodies: &["statement_block"],
     },
     LanguageSpec {
         name: "typescript",
@@ -227,6 +241,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         literals: JS_LITERALS,
         comments: &["comment"],
         imports: &["import_statement"],
+        enum_bodies: &["enum_body"],
+        bodies: &["statement_block"],
     },
     LanguageSpec {
         name: "tsx",
@@ -237,6 +253,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         literals: JS_LITERALS,
         comments: &["comment"],
         imports: &["import_statement"],
+        enum_bodies: &["enum_body"],
+        bodies: &["statement_block"],
     },
     LanguageSpec {
         name: "java",
@@ -276,6 +294,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["line_comment", "block_comment"],
         imports: &["import_declaration", "package_declaration"],
+        enum_bodies: &["enum_body"],
+        bodies: &["block", "constructor_body"],
     },
     LanguageSpec {
         name: "go",
@@ -312,10 +332,12 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["comment"],
         imports: &["import_declaration", "package_clause"],
+        enum_bodies: &[],
+        bodies: &["block"],
     },
     LanguageSpec {
         name: "c",
-        extensions: &["c", "h"],
+        extensions: &["c"],
         grammar: tree_sitter_c::LANGUAGE,
         fragments: C_FRAGMENTS,
         identifiers: &[
@@ -336,6 +358,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["comment"],
         imports: &["preproc_include"],
+        enum_bodies: &["enumerator_list"],
+        bodies: &["compound_statement"],
     },
     LanguageSpec {
         name: "cpp",
@@ -346,6 +370,7 @@ static LANGUAGES: [LanguageSpec; 15] = [
             ("class_specifier", Class),
             ("struct_specifier", Class),
             ("union_specifier", Class),
+            ("enum_specifier", Class),
             ("namespace_definition", Module),
             ("lambda_expression", Lambda),
             ("for_statement", Loop),
@@ -378,6 +403,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["comment"],
         imports: &["preproc_include", "using_declaration"],
+        enum_bodies: &["enumerator_list"],
+        bodies: &["compound_statement"],
     },
     LanguageSpec {
         name: "csharp",
@@ -391,6 +418,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
             ("struct_declaration", Class),
             ("interface_declaration", Class),
             ("record_declaration", Class),
+            ("enum_declaration", Class),
+            ("namespace_declaration", Module),
             ("lambda_expression", Lambda),
             ("for_statement", Loop),
             ("foreach_statement", Loop),
@@ -416,6 +445,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["comment"],
         imports: &["using_directive"],
+        enum_bodies: &["enum_member_declaration_list"],
+        bodies: &["block", "arrow_expression_clause"],
     },
     LanguageSpec {
         name: "ruby",
@@ -458,6 +489,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["comment"],
         imports: &[],
+        enum_bodies: &[],
+        bodies: &["body_statement"],
     },
     LanguageSpec {
         name: "php",
@@ -469,6 +502,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
             ("class_declaration", Class),
             ("interface_declaration", Class),
             ("trait_declaration", Class),
+            ("enum_declaration", Class),
+            ("namespace_definition", Module),
             ("anonymous_function", Lambda),
             ("arrow_function", Lambda),
             ("for_statement", Loop),
@@ -493,7 +528,9 @@ static LANGUAGES: [LanguageSpec; 15] = [
             "null",
         ],
         comments: &["comment"],
-        imports: &["namespace_use_declaration", "namespace_definition"],
+        imports: &["namespace_use_declaration"],
+        enum_bodies: &["enum_declaration_list"],
+        bodies: &["compound_statement"],
     },
     LanguageSpec {
         name: "kotlin",
@@ -522,6 +559,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["line_comment", "block_comment"],
         imports: &["import", "package_header"],
+        enum_bodies: &["enum_class_body"],
+        bodies: &["function_body"],
     },
     LanguageSpec {
         name: "swift",
@@ -552,6 +591,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
         ],
         comments: &["comment", "multiline_comment"],
         imports: &["import_declaration"],
+        enum_bodies: &["enum_class_body"],
+        bodies: &["function_body"],
     },
     LanguageSpec {
         name: "scala",
@@ -562,6 +603,8 @@ static LANGUAGES: [LanguageSpec; 15] = [
             ("class_definition", Class),
             ("object_definition", Class),
             ("trait_definition", Class),
+            ("enum_definition", Class),
+            ("package_clause", Module),
             ("lambda_expression", Lambda),
             ("for_expression", Loop),
             ("while_expression", Loop),
@@ -582,7 +625,9 @@ static LANGUAGES: [LanguageSpec; 15] = [
             "null_literal",
         ],
         comments: &["comment", "block_comment"],
-        imports: &["import_declaration", "package_clause"],
+        imports: &["import_declaration"],
+        enum_bodies: &["enum_body"],
+        bodies: &["block", "indented_block"],
     },
 ];
 
@@ -657,6 +702,8 @@ impl Language {
 #[derive(Debug)]
 pub(crate) struct KindTable {
     pub(crate) roles: Vec<KindRole>,
+    /// Whether each kind is a function body ([`LanguageSpec::bodies`]).
+    pub(crate) bodies: Vec<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -667,6 +714,8 @@ pub(crate) enum KindRole {
     Literal,
     Comment,
     Import,
+    /// A plain node that makes its parent fragment declarative.
+    EnumBody,
 }
 
 impl KindTable {
@@ -675,6 +724,7 @@ impl KindTable {
         let spec = language.spec();
         let count = grammar.node_kind_count();
         let mut roles = vec![KindRole::Plain; count];
+        let mut bodies = vec![false; count];
         // A kind name may map to several ids (aliases); give each the role.
         for id in 0..count as u16 {
             let Some(name) = grammar.node_kind_for_id(id) else {
@@ -693,12 +743,19 @@ impl KindTable {
                 KindRole::Comment
             } else if spec.imports.contains(&name) {
                 KindRole::Import
+            } else if spec.enum_bodies.contains(&name) {
+                KindRole::EnumBody
             } else {
                 KindRole::Plain
             };
             roles[id as usize] = role;
+            bodies[id as usize] = spec.bodies.contains(&name);
         }
-        KindTable { roles }
+        KindTable { roles, bodies }
+    }
+
+    pub(crate) fn is_body(&self, kind: u16) -> bool {
+        self.bodies.get(kind as usize).copied().unwrap_or(false)
     }
 
     pub(crate) fn role(&self, kind: u16) -> KindRole {
@@ -728,7 +785,9 @@ mod tests {
                 .chain(spec.identifiers.iter().copied())
                 .chain(spec.literals.iter().copied())
                 .chain(spec.comments.iter().copied())
-                .chain(spec.imports.iter().copied());
+                .chain(spec.imports.iter().copied())
+                .chain(spec.enum_bodies.iter().copied())
+                .chain(spec.bodies.iter().copied());
             for name in names {
                 if grammar.id_for_node_kind(name, true) == 0 {
                     missing.push(format!("{}: {name}", spec.name));

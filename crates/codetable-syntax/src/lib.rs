@@ -13,9 +13,11 @@
 //! assert_eq!(tree.token_text(b"def f(x):\n    return x + 1\n", 0), b"def");
 //! ```
 
+mod detect;
 mod language;
 mod tree;
 
+pub use detect::{Detection, looks_like_cpp};
 pub use language::{Language, LanguageSpec};
 pub use tree::{Node, ParseError, SyntaxParser, SyntaxTree, Token, TokenClass};
 

@@ -47,6 +47,12 @@ pub struct Node {
     pub end_line: u32,
     /// Number of direct children kept in the flattening.
     pub children: u32,
+    /// How many fragment nodes (nodes with a category) enclose this one.
+    pub depth: u16,
+    /// Whether this fragment declares rather than computes: an enum (its enumerators
+    /// abstract to the same stream whatever they name), or a class, struct or interface
+    /// with no code in it (fields, signatures, stubs whose bodies hold at most one name).
+    pub declarative: bool,
 }
 
 /// A flattened parse of one file.
@@ -57,6 +63,10 @@ pub struct SyntaxTree {
     pub nodes: Vec<Node>,
     /// Whether tree-sitter recovered from syntax errors (ERROR or MISSING nodes).
     pub has_errors: bool,
+    /// How many ERROR and MISSING nodes the tree holds.
+    pub error_nodes: u32,
+    /// 1-based line of the first ERROR or MISSING node (0 when there is none).
+    pub first_error_line: u32,
 }
 
 impl SyntaxTree {
@@ -119,6 +129,17 @@ impl SyntaxParser {
     /// Parses `source` and flattens the tree. Syntax errors are tolerated. The tree lives in
     /// the parser's buffers (reused from file to file) until the next parse.
     pub fn parse(&mut self, language: Language, source: &[u8]) -> Result<&SyntaxTree, ParseError> {
+        self.parse_until(language, source, Instant::now() + self.timeout)
+    }
+
+    /// [`SyntaxParser::parse`], giving up at `deadline` (the caller's time limit for the
+    /// whole file, of which parsing is a part).
+    pub fn parse_until(
+        &mut self,
+        language: Language,
+        source: &[u8],
+        deadline: Instant,
+    ) -> Result<&SyntaxTree, ParseError> {
         if u32::try_from(source.len()).is_err() {
             return Err(ParseError::TooLarge);
         }
@@ -128,7 +149,6 @@ impl SyntaxParser {
                 .map_err(|e| ParseError::Grammar(language.name(), e.to_string()))?;
             self.current = Some(language);
         }
-        let deadline = Instant::now() + self.timeout;
         let mut past_deadline = |_: &tree_sitter::ParseState| {
             if Instant::now() > deadline {
                 ControlFlow::Break(())
@@ -155,6 +175,14 @@ impl SyntaxParser {
 struct Frame {
     kind: u16,
     category: Option<Category>,
+    /// Fragment nodes enclosing this one, and this one.
+    depth: u16,
+    /// An enumerator list is among the children.
+    enum_body: bool,
+    /// Holds code: a loop, branch, lambda, or a function body with two names or more.
+    code: bool,
+    /// Identifier tokens before this node, to count those inside a function body.
+    identifiers_before: u32,
     /// Nearest enclosing non-block category, this node included (tells methods apart).
     enclosing: Option<Category>,
     first_token: u32,
@@ -162,6 +190,9 @@ struct Frame {
     end_line: u32,
     children: u32,
 }
+
+/// tree-sitter's kind id of ERROR nodes.
+const ERROR_KIND: u16 = u16::MAX;
 
 fn flatten(
     language: Language,
@@ -173,8 +204,12 @@ fn flatten(
     out.tokens.clear();
     out.nodes.clear();
     out.has_errors = tree.root_node().has_error();
+    out.error_nodes = 0;
+    out.first_error_line = 0;
     stack.clear();
     let mut cursor = tree.walk();
+    // Identifier tokens so far (shared by the completion closure and the walk).
+    let identifiers = std::cell::Cell::new(0u32);
 
     // Completes the top frame into a post-order node.
     let finish = |stack: &mut Vec<Frame>, out: &mut SyntaxTree| {
@@ -188,9 +223,15 @@ fn flatten(
             start_line: frame.start_line,
             end_line: frame.end_line,
             children: frame.children,
+            depth: frame.depth - frame.category.is_some() as u16,
+            declarative: frame.enum_body
+                || (frame.category == Some(Category::Class) && !frame.code),
         });
+        let code = frame.code
+            || (table.is_body(frame.kind) && identifiers.get() - frame.identifiers_before >= 2);
         if let Some(parent) = stack.last_mut() {
             parent.children += 1;
+            parent.code |= code;
         }
     };
 
@@ -199,14 +240,30 @@ fn flatten(
         let kind = node.kind_id();
         let role = table.role(kind);
         let mut descended = false;
+        if out.has_errors && (kind == ERROR_KIND || node.is_missing()) {
+            out.error_nodes += 1;
+            if out.first_error_line == 0 {
+                out.first_error_line = node.start_position().row as u32 + 1;
+            }
+        }
         match role {
             KindRole::Comment | KindRole::Import => {}
             // MISSING nodes (inserted by error recovery) and other empty nodes.
             _ if node.start_byte() == node.end_byte() => {}
-            KindRole::Identifier | KindRole::Literal => push_leaf(out, stack, &node, role),
-            KindRole::Fragment(_) | KindRole::Plain => {
+            KindRole::Identifier | KindRole::Literal => {
+                identifiers.set(identifiers.get() + (role == KindRole::Identifier) as u32);
+                push_leaf(out, stack, &node, role)
+            }
+            KindRole::Fragment(_) | KindRole::Plain | KindRole::EnumBody => {
+                if role == KindRole::EnumBody {
+                    if let Some(owner) = stack.last_mut() {
+                        owner.enum_body |= owner.category.is_some();
+                    }
+                }
                 if cursor.goto_first_child() {
-                    stack.push(frame(stack, &node, role, out.tokens.len() as u32));
+                    let mut frame = frame(stack, &node, role, out.tokens.len() as u32);
+                    frame.identifiers_before = identifiers.get();
+                    stack.push(frame);
                     descended = true;
                 } else {
                     push_leaf(out, stack, &node, role);
@@ -258,6 +315,21 @@ fn frame(stack: &[Frame], node: &tree_sitter::Node, role: KindRole, first_token:
     Frame {
         kind: node.kind_id(),
         category,
+        depth: parent
+            .map_or(0, |f| f.depth)
+            .saturating_add(category.is_some() as u16),
+        enum_body: false,
+        code: matches!(
+            role,
+            KindRole::Fragment(
+                Category::Lambda
+                    | Category::Loop
+                    | Category::Conditional
+                    | Category::Switch
+                    | Category::Try
+            )
+        ),
+        identifiers_before: 0,
         enclosing,
         first_token,
         start_line,
@@ -290,6 +362,8 @@ fn push_leaf(out: &mut SyntaxTree, stack: &mut [Frame], node: &tree_sitter::Node
         start_line,
         end_line,
         children: 0,
+        depth: stack.last().map_or(0, |f| f.depth),
+        declarative: false,
     });
     if let Some(parent) = stack.last_mut() {
         parent.children += 1;

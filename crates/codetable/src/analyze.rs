@@ -1,4 +1,5 @@
-//! The pipeline: walk, then read + parse + fingerprint in parallel, then match, then report.
+//! The pipeline: walk, then read + decode + parse + fingerprint in parallel (one bad file
+//! never stops the run), then match, then report.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -7,29 +8,42 @@ use std::time::Instant;
 use codetable_fingerprint::{FileFingerprint, Fingerprinter};
 use codetable_match::{CloneType, Entry, find_families};
 use codetable_report::{
-    Family, Instance, LanguageStats, Report, Settings, SimilarityRange, Skipped,
+    Family, Instance, LanguageStats, Report, Settings, SimilarityRange, SkipReason, Skipped,
+    SyntaxErrors, report_path,
 };
 use codetable_syntax::{Language, SyntaxParser};
 use rayon::prelude::*;
 
+use crate::source;
 use crate::walk::{SourceFile, walk};
 use crate::{AnalyzeError, AnalyzeOptions};
 
 /// One file after parsing and fingerprinting.
 struct Analyzed {
-    relative: String,
+    relative: Vec<u8>,
     language: Language,
     lines: u64,
     bytes: u64,
     tokens: u64,
-    has_errors: bool,
+    error_nodes: u32,
+    first_error_line: u32,
     not_utf8: bool,
+    utf16: bool,
     fingerprint: FileFingerprint,
+}
+
+/// What became of one file.
+enum Outcome {
+    Analyzed(Box<Analyzed>),
+    Skipped(Skipped),
+    /// A `.h` header whose content put it in a language left out by `--lang`.
+    Filtered,
 }
 
 /// Analyses the tree at `options.root`.
 pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let started = Instant::now();
+    options.validate()?;
     let root = &options.root;
     match std::fs::metadata(root) {
         Ok(m) if m.is_dir() => {}
@@ -40,23 +54,19 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let (files, mut skipped) = walk(options)?;
     let walked = Instant::now();
 
-    let results: Vec<Result<Analyzed, Skipped>> = files
+    let outcomes: Vec<Outcome> = files
         .par_iter()
         .map_init(
-            || {
-                (
-                    SyntaxParser::with_timeout(options.parse_timeout),
-                    Fingerprinter::default(),
-                )
-            },
-            |(parser, fingerprinter), file| analyze_file(parser, fingerprinter, file, options),
+            || FileWorker::new(options),
+            |worker, file| worker.analyze_guarded(file, options),
         )
         .collect();
-    let mut analyzed = Vec::with_capacity(results.len());
-    for result in results {
-        match result {
-            Ok(file) => analyzed.push(file),
-            Err(skip) => skipped.push(skip),
+    let mut analyzed = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Analyzed(file) => analyzed.push(*file),
+            Outcome::Skipped(skip) => skipped.push(skip),
+            Outcome::Filtered => {}
         }
     }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -74,8 +84,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
                 renamed_hash: fragment.renamed_hash,
                 group: file.language.family() as u32,
                 sketch: &fragment.sketch,
-                tokens: &file.fingerprint.symbols
-                    [fragment.first_token as usize..fragment.end_token as usize],
+                tokens: file.fingerprint.stream(fragment),
                 file: f as u32,
                 first_token: fragment.first_token,
                 parent: fragment.parent.map(|p| base + p),
@@ -96,11 +105,8 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             languages: if options.languages.is_empty() {
                 Language::ALL.iter().map(|l| l.name().to_string()).collect()
             } else {
-                options
-                    .languages
-                    .iter()
-                    .map(|l| l.name().to_string())
-                    .collect()
+                let chosen: BTreeSet<Language> = options.languages.iter().copied().collect();
+                chosen.iter().map(|l| l.name().to_string()).collect()
             },
             include_generated: options.include_generated,
             max_file_size: options.max_file_size,
@@ -117,8 +123,10 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
                     let (f, i) = owners[m as usize];
                     let file = &analyzed[f as usize];
                     let fragment = &file.fingerprint.fragments[i as usize];
+                    let (path, path_bytes) = report_path(&file.relative);
                     Instance {
-                        path: file.relative.clone(),
+                        path,
+                        path_bytes,
                         start_line: fragment.start_line,
                         end_line: fragment.end_line,
                         tokens: fragment.token_count(),
@@ -126,10 +134,10 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
                     }
                 })
                 .collect();
-            let files: BTreeSet<&str> = family
+            let files: BTreeSet<u32> = family
                 .members
                 .iter()
-                .map(|&m| analyzed[owners[m as usize].0 as usize].relative.as_str())
+                .map(|&m| owners[m as usize].0)
                 .collect();
             let languages: BTreeSet<&str> = family
                 .members
@@ -180,8 +188,10 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         stats.bytes += file.bytes;
         stats.tokens += file.tokens;
         stats.fragments += file.fingerprint.fragments.len() as u64;
-        stats.files_with_syntax_errors += file.has_errors as u64;
+        let has_errors = file.error_nodes > 0;
+        stats.files_with_syntax_errors += has_errors as u64;
         stats.files_not_utf8 += file.not_utf8 as u64;
+        stats.files_utf16 += file.utf16 as u64;
         let language: &mut LanguageStats = stats
             .languages
             .entry(file.language.name().to_string())
@@ -189,6 +199,17 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         language.files += 1;
         language.lines += file.lines;
         language.bytes += file.bytes;
+        language.files_with_syntax_errors += has_errors as u64;
+        if has_errors {
+            let (path, path_bytes) = report_path(&file.relative);
+            report.syntax_errors.push(SyntaxErrors {
+                path,
+                path_bytes,
+                language: file.language.name().into(),
+                error_nodes: file.error_nodes,
+                first_error_line: file.first_error_line,
+            });
+        }
     }
     stats.families = report.families.len() as u64;
     stats.duplicated_lines = report.families.iter().map(|f| f.duplicated_lines).sum();
@@ -211,61 +232,119 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     Ok(report)
 }
 
-fn analyze_file(
-    parser: &mut SyntaxParser,
-    fingerprinter: &mut Fingerprinter,
-    file: &SourceFile,
-    options: &AnalyzeOptions,
-) -> Result<Analyzed, Skipped> {
-    let skip = |reason: &str, detail: String| Skipped {
-        path: file.relative.clone(),
-        reason: reason.into(),
-        detail,
-    };
-    let source = read_capped(file, options.max_file_size).map_err(|e| match e {
-        ReadError::TooLarge(size) => skip(
-            "too-large",
-            format!(
-                "{size} bytes is over the {} byte limit (--max-file-size)",
-                options.max_file_size
-            ),
-        ),
-        ReadError::Io(e) => skip("unreadable", e.to_string()),
-    })?;
-    if source[..source.len().min(8192)].contains(&0) {
-        return Err(skip("binary", "contains NUL bytes".into()));
-    }
-    if !options.include_generated {
-        if let Some(marker) = generated_marker(&source) {
-            return Err(skip(
-                "generated",
-                format!("marked {marker:?} (--include-generated analyses it)"),
-            ));
-        }
-        if let Some(why) = minified(&source) {
-            return Err(skip(
-                "minified",
-                format!("{why} (--include-generated analyses it)"),
-            ));
+/// One worker thread's parser and fingerprinter, reused from file to file.
+struct FileWorker {
+    parser: SyntaxParser,
+    fingerprinter: Fingerprinter,
+}
+
+impl FileWorker {
+    fn new(options: &AnalyzeOptions) -> FileWorker {
+        FileWorker {
+            parser: SyntaxParser::with_timeout(options.parse_timeout),
+            fingerprinter: Fingerprinter::default(),
         }
     }
-    let tree = parser
-        .parse(file.language, &source)
-        .map_err(|e| skip("parse-timeout", e.to_string()))?;
-    let mut fingerprint = fingerprinter.fingerprint(tree, &source, &options.fingerprint);
-    if fingerprint.fragments.is_empty() {
-        fingerprint.symbols = Vec::new();
+
+    /// [`FileWorker::analyze`], turning a panic into a skip of this file alone. The
+    /// parser and fingerprinter are rebuilt after one: their state is suspect.
+    fn analyze_guarded(&mut self, file: &SourceFile, options: &AnalyzeOptions) -> Outcome {
+        guard(file, || self.analyze(file, options)).unwrap_or_else(|skip| {
+            *self = FileWorker::new(options);
+            Outcome::Skipped(skip)
+        })
     }
-    let lines = bytecount_lines(&source);
-    Ok(Analyzed {
-        relative: file.relative.clone(),
-        language: file.language,
-        lines,
-        bytes: source.len() as u64,
-        tokens: tree.tokens.len() as u64,
-        has_errors: tree.has_errors,
-        not_utf8: std::str::from_utf8(&source).is_err(),
-        fingerprint,
+
+    fn analyze(&mut self, file: &SourceFile, options: &AnalyzeOptions) -> Outcome {
+        let deadline = Instant::now() + options.parse_timeout;
+        let timed_out = || {
+            file.skip(
+                SkipReason::ParseTimeout,
+                format!(
+                    "its analysis took longer than {:?} (--parse-timeout)",
+                    options.parse_timeout
+                ),
+            )
+        };
+        let raw = match read_capped(file, options.max_file_size) {
+            Ok(raw) => raw,
+            Err(ReadError::TooLarge(size)) => {
+                return Outcome::Skipped(file.skip(
+                    SkipReason::TooLarge,
+                    format!(
+                        "{size} bytes is over the {} byte limit (--max-file-size)",
+                        options.max_file_size
+                    ),
+                ));
+            }
+            Err(ReadError::Io(e)) => {
+                return Outcome::Skipped(file.skip(SkipReason::Unreadable, e.to_string()));
+            }
+        };
+        let text = match source::decode(raw) {
+            Ok(text) => text,
+            Err(why) => return Outcome::Skipped(file.skip(SkipReason::Binary, why.into())),
+        };
+        let source = &text.bytes;
+        let language = file.detection.resolve(source);
+        if !options.languages.is_empty() && !options.languages.contains(&language) {
+            return Outcome::Filtered;
+        }
+        if !options.include_generated {
+            if let Some(marker) = source::generated_marker(source, language) {
+                return Outcome::Skipped(file.skip(
+                    SkipReason::Generated,
+                    format!("marked {marker:?} (--include-generated analyses it)"),
+                ));
+            }
+            if let Some(why) = source::minified(source) {
+                return Outcome::Skipped(file.skip(
+                    SkipReason::Minified,
+                    format!("{why} (--include-generated analyses it)"),
+                ));
+            }
+        }
+        let Ok(tree) = self.parser.parse_until(language, source, deadline) else {
+            return Outcome::Skipped(timed_out());
+        };
+        let Ok(mut fingerprint) = self.fingerprinter.fingerprint_until(
+            tree,
+            source,
+            &options.fingerprint,
+            Some(deadline),
+        ) else {
+            return Outcome::Skipped(timed_out());
+        };
+        if fingerprint.fragments.is_empty() {
+            fingerprint.symbols = Vec::new();
+        }
+        Outcome::Analyzed(Box::new(Analyzed {
+            relative: file.relative.clone(),
+            language,
+            lines: source::line_count(source),
+            bytes: source.len() as u64,
+            tokens: tree.tokens.len() as u64,
+            error_nodes: tree.error_nodes.max(tree.has_errors as u32),
+            first_error_line: tree.first_error_line,
+            not_utf8: std::str::from_utf8(source).is_err(),
+            utf16: text.utf16,
+            fingerprint,
+        }))
+    }
+}
+
+/// Runs `work` on one file; a panic becomes an internal-error skip of that file.
+fn guard<T>(file: &SourceFile, work: impl FnOnce() -> T) -> Result<T, Skipped> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        file.skip(
+            SkipReason::InternalError,
+            format!("codetable failed on this file ({message}); please report it"),
+        )
     })
 }
 
@@ -292,40 +371,6 @@ fn read_capped(file: &SourceFile, max: u64) -> Result<Vec<u8>, ReadError> {
     Ok(source)
 }
 
-/// The marker of a generated file, searched in its first 2 KiB. A marker in quotes or
-/// backticks is a mention (as in documentation of this very check), not a marker.
-fn generated_marker(source: &[u8]) -> Option<&'static str> {
-    let head = &source[..source.len().min(2048)];
-    let quote = |b: Option<&u8>| matches!(b, Some(b'`' | b'"' | b'\''));
-    ["@generated", "DO NOT EDIT", "Code generated by"]
-        .into_iter()
-        .find(|marker| {
-            let m = marker.len();
-            head.windows(m).enumerate().any(|(i, w)| {
-                w == marker.as_bytes()
-                    && !quote(i.checked_sub(1).and_then(|j| head.get(j)))
-                    && !quote(head.get(i + m))
-            })
-        })
-}
-
-/// Why a file looks minified: a line over 10,000 bytes, or lines over 250 bytes on average.
-fn minified(source: &[u8]) -> Option<String> {
-    let longest = source.split(|&b| b == b'\n').map(<[u8]>::len).max()?;
-    if longest > 10_000 {
-        return Some(format!("has a line of {longest} bytes"));
-    }
-    let lines = bytecount_lines(source).max(1);
-    let average = source.len() as u64 / lines;
-    (source.len() >= 2048 && average > 250)
-        .then(|| format!("lines are {average} bytes long on average"))
-}
-
-fn bytecount_lines(source: &[u8]) -> u64 {
-    let newlines = source.iter().filter(|&&b| b == b'\n').count() as u64;
-    newlines + (!source.is_empty() && !source.ends_with(b"\n")) as u64
-}
-
 fn most_common<'a>(items: impl Iterator<Item = &'a str>) -> String {
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for item in items {
@@ -340,4 +385,23 @@ fn most_common<'a>(items: impl Iterator<Item = &'a str>) -> String {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codetable_syntax::Detection;
+
+    #[test]
+    fn a_panic_on_one_file_becomes_its_skip() {
+        let file = SourceFile {
+            path: "x.rs".into(),
+            relative: b"x.rs".to_vec(),
+            detection: Detection::Known(Language::Rust),
+        };
+        let skip = guard(&file, || -> u32 { panic!("boom") }).unwrap_err();
+        assert_eq!(skip.reason, SkipReason::InternalError);
+        assert!(skip.detail.contains("boom"), "{}", skip.detail);
+        assert_eq!(guard(&file, || 7).unwrap(), 7);
+    }
 }

@@ -15,13 +15,15 @@
 //! ```
 
 mod analyze;
+mod source;
 mod walk;
 
 pub use analyze::analyze;
 pub use codetable_fingerprint::FingerprintConfig;
 pub use codetable_match::MatchConfig;
-pub use codetable_report::{Report, render_json, render_text};
+pub use codetable_report::{Report, SkipReason, render_json, render_text};
 pub use codetable_syntax::Language;
+pub use walk::check_glob;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,6 +66,37 @@ impl AnalyzeOptions {
     }
 }
 
+impl AnalyzeOptions {
+    /// Checks that every setting is in its range (the library's twin of the CLI's checks).
+    pub fn validate(&self) -> Result<(), AnalyzeError> {
+        let bad = |what: &str, why: &str| Err(AnalyzeError::InvalidOption(format!("{what} {why}")));
+        if self.max_file_size == 0 {
+            return bad("max_file_size", "must be at least 1 byte");
+        }
+        if self.parse_timeout.is_zero() {
+            return bad("parse_timeout", "must be more than zero");
+        }
+        if self.fingerprint.min_tokens < MIN_TOKENS_FLOOR {
+            return bad(
+                "min_tokens",
+                &format!("must be at least {MIN_TOKENS_FLOOR}"),
+            );
+        }
+        if self.fingerprint.min_lines == 0 {
+            return bad("min_lines", "must be at least 1");
+        }
+        let s = self.matching.min_similarity;
+        if !(s > 0.0 && s <= 1.0) {
+            return bad("min_similarity", "must be in (0, 1]");
+        }
+        Ok(())
+    }
+}
+
+/// The smallest `min_tokens` accepted: a fragment needs a few k-grams to be sketched, and
+/// anything shorter is a line, not a pattern.
+pub const MIN_TOKENS_FLOOR: u32 = 10;
+
 /// Why an analysis could not run at all. Problems with single files are never errors:
 /// they are listed in [`Report::skipped`].
 #[derive(Debug, thiserror::Error)]
@@ -72,4 +105,16 @@ pub enum AnalyzeError {
     Root(PathBuf, String),
     #[error("invalid --exclude glob {0:?}: {1}")]
     BadGlob(String, String),
+    #[error("invalid setting: {0}")]
+    InvalidOption(String),
+}
+
+impl AnalyzeError {
+    /// Whether the error is the caller's mistake (a usage error) rather than the tree's.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            AnalyzeError::BadGlob(..) | AnalyzeError::InvalidOption(_)
+        )
+    }
 }

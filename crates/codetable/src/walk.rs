@@ -1,11 +1,15 @@
-//! Finding the source files of a tree: `.gitignore` (inside git repositories), `.ignore` and
-//! hidden files respected, excludes applied, languages detected by extension; anything odd
-//! becomes a skip, never an abort.
+//! Finding the source files of a tree: `.gitignore` (inside git repositories, with git's
+//! global excludes file), `.ignore` and hidden files respected, excludes applied, languages
+//! detected by name (`.h` headers later, by content); anything odd becomes a skip, never an
+//! abort. Paths are kept exact, as bytes.
 
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use codetable_report::Skipped;
-use codetable_syntax::Language;
+use codetable_report::{SkipReason, Skipped, report_path};
+use codetable_syntax::Detection;
 use ignore::WalkBuilder;
 use ignore::overrides::OverrideBuilder;
 
@@ -15,9 +19,26 @@ use crate::{AnalyzeError, AnalyzeOptions};
 #[derive(Debug)]
 pub(crate) struct SourceFile {
     pub path: PathBuf,
-    /// Relative to the root, `/`-separated.
-    pub relative: String,
-    pub language: Language,
+    /// Relative to the root, `/`-separated, exact bytes.
+    pub relative: Vec<u8>,
+    pub detection: Detection,
+}
+
+impl SourceFile {
+    /// A skip entry for this file.
+    pub fn skip(&self, reason: SkipReason, detail: String) -> Skipped {
+        skipped(&self.relative, reason, detail)
+    }
+}
+
+pub(crate) fn skipped(relative: &[u8], reason: SkipReason, detail: String) -> Skipped {
+    let (path, path_bytes) = report_path(relative);
+    Skipped {
+        path,
+        path_bytes,
+        reason,
+        detail,
+    }
 }
 
 /// The files to analyse, sorted by relative path, and the entries skipped on the way.
@@ -25,8 +46,11 @@ pub(crate) fn walk(
     options: &AnalyzeOptions,
 ) -> Result<(Vec<SourceFile>, Vec<Skipped>), AnalyzeError> {
     let root = &options.root;
+    // The walker reports an unreadable root as one more entry error: check it first.
+    std::fs::read_dir(root).map_err(|e| AnalyzeError::Root(root.clone(), e.to_string()))?;
     let mut overrides = OverrideBuilder::new(root);
     for glob in &options.excludes {
+        check_glob(glob)?;
         overrides
             .add(&format!("!{glob}"))
             .map_err(|e| AnalyzeError::BadGlob(glob.clone(), e.to_string()))?;
@@ -38,7 +62,7 @@ pub(crate) fn walk(
         .hidden(true)
         .git_ignore(true)
         .git_exclude(true)
-        .git_global(false)
+        .git_global(true)
         // As git (and ripgrep) do: .gitignore applies inside a repository only. A source
         // tarball's leftover .gitignore (the Debian kernel's holds `/*`) must not hide it.
         .require_git(true)
@@ -48,17 +72,19 @@ pub(crate) fn walk(
 
     let mut files = Vec::new();
     let mut skipped = Vec::new();
+    // With --follow-links, each file's identity (device, inode) and whether it was
+    // reached through a link.
+    let mut identities: Vec<((u64, u64), bool)> = Vec::new();
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
-                skipped.push(Skipped {
-                    path: error_path(&err)
-                        .map(|p| relative(root, p))
-                        .unwrap_or_default(),
-                    reason: "walk-error".into(),
-                    detail: err.to_string(),
-                });
+                let path = error_path(&err).map(|p| relative(root, p));
+                skipped.push(self::skipped(
+                    &path.unwrap_or_else(|| b".".to_vec()),
+                    SkipReason::WalkError,
+                    err.to_string(),
+                ));
                 continue;
             }
         };
@@ -69,10 +95,11 @@ pub(crate) fn walk(
         if file_type.is_dir() {
             continue;
         }
-        let Some(language) = detect(path) else {
+        let Some(detection) = path.file_name().and_then(Detection::from_file_name) else {
             continue;
         };
-        if !options.languages.is_empty() && !options.languages.contains(&language) {
+        if !options.languages.is_empty() && !options.languages.iter().any(|&l| detection.may_be(l))
+        {
             continue;
         }
         let relative = relative(root, path);
@@ -81,44 +108,107 @@ pub(crate) fn walk(
                 Ok(_) => "symbolic link not followed (--follow-links follows them)".into(),
                 Err(e) => format!("dangling symbolic link: {e}"),
             };
-            skipped.push(Skipped {
-                path: relative,
-                reason: "symlink".into(),
-                detail,
-            });
+            skipped.push(self::skipped(&relative, SkipReason::Symlink, detail));
             continue;
         }
         if !file_type.is_file() {
-            skipped.push(Skipped {
-                path: relative,
-                reason: "not-regular".into(),
-                detail: "not a regular file (FIFO, socket or device)".into(),
-            });
+            skipped.push(self::skipped(
+                &relative,
+                SkipReason::NotRegular,
+                "not a regular file (FIFO, socket or device)".into(),
+            ));
             continue;
+        }
+        if options.follow_links {
+            match entry.metadata() {
+                Ok(m) => identities.push(((m.dev(), m.ino()), entry.path_is_symlink())),
+                Err(e) => {
+                    skipped.push(self::skipped(
+                        &relative,
+                        SkipReason::Unreadable,
+                        e.to_string(),
+                    ));
+                    continue;
+                }
+            }
         }
         files.push(SourceFile {
             path: path.to_path_buf(),
             relative,
-            language,
+            detection,
         });
+    }
+    if options.follow_links {
+        files = once_per_identity(files, &identities, &mut skipped);
     }
     files.sort_by(|a, b| a.relative.cmp(&b.relative));
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((files, skipped))
 }
 
-fn detect(path: &Path) -> Option<Language> {
-    Language::from_extension(path.extension()?.to_str()?)
+/// Keeps one path per file identity (links followed to a file inside the tree would make
+/// it a clone of itself): the path that is not a link, else the first in path order.
+fn once_per_identity(
+    files: Vec<SourceFile>,
+    identities: &[((u64, u64), bool)],
+    skipped: &mut Vec<Skipped>,
+) -> Vec<SourceFile> {
+    let mut keeper: HashMap<(u64, u64), usize> = HashMap::new();
+    for (i, (identity, linked)) in identities.iter().enumerate() {
+        let key = |j: usize| (identities[j].1, &files[j].relative);
+        keeper
+            .entry(*identity)
+            .and_modify(|k| {
+                if (*linked, &files[i].relative) < key(*k) {
+                    *k = i;
+                }
+            })
+            .or_insert(i);
+    }
+    let kept: Vec<usize> = identities.iter().map(|(id, _)| keeper[id]).collect();
+    let names: Vec<String> = files.iter().map(|f| report_path(&f.relative).0).collect();
+    files
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, file)| {
+            if kept[i] == i {
+                return Some(file);
+            }
+            skipped.push(file.skip(
+                SkipReason::SameFile,
+                format!("the same file as {} (analysed once)", names[kept[i]]),
+            ));
+            None
+        })
+        .collect()
 }
 
-fn relative(root: &Path, path: &Path) -> String {
+/// Rejects globs that would silently exclude everything or that do not parse, with the
+/// glob as the user wrote it.
+pub fn check_glob(glob: &str) -> Result<(), AnalyzeError> {
+    if glob.trim().is_empty() {
+        return Err(AnalyzeError::BadGlob(
+            glob.to_string(),
+            "an empty glob would exclude every file".into(),
+        ));
+    }
+    globset::Glob::new(glob)
+        .map(|_| ())
+        .map_err(|e| AnalyzeError::BadGlob(glob.to_string(), e.kind().to_string()))
+}
+
+/// `path` relative to `root`, `/`-separated, as exact bytes.
+fn relative(root: &Path, path: &Path) -> Vec<u8> {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (i, part) in rel.components().enumerate() {
         if i > 0 {
-            out.push('/');
+            out.push(b'/');
         }
-        out.push_str(&part.as_os_str().to_string_lossy());
+        out.extend_from_slice(part.as_os_str().as_bytes());
+    }
+    if out.is_empty() {
+        out.push(b'.');
     }
     out
 }
@@ -130,6 +220,7 @@ fn error_path(err: &ignore::Error) -> Option<&Path> {
         ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
             error_path(err)
         }
+        ignore::Error::Partial(errs) => errs.iter().find_map(error_path),
         _ => None,
     }
 }
