@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use codetable::{AnalyzeOptions, Language, Report, analyze};
+use codetable_fingerprint::{FingerprintConfig, Fingerprinter};
+use codetable_syntax::{Detection, SyntaxParser, TokenClass};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -31,7 +33,7 @@ fn snapshot(report: &Report) -> String {
 #[test]
 fn fixtures_match_their_snapshot() {
     let report = analyze(&AnalyzeOptions::new(fixtures())).unwrap();
-    assert_eq!(report.stats.files, 45);
+    assert_eq!(report.stats.files, 47);
     assert_eq!(report.stats.skipped_files, 0);
     let actual = snapshot(&report);
     let expected_path = fixtures().join("expected.txt");
@@ -91,4 +93,60 @@ fn language_filter_and_exact_only_mode() {
         report.families.is_empty(),
         "the copy is edited: not an exact clone"
     );
+}
+
+/// Every fixture's fragments (category, lines, tokens, whether declarative) and token
+/// classes, snapshotted in `fixtures/fragments.txt`: a registry change that drops or
+/// re-labels code (a body registered as an import, say) shows up here.
+#[test]
+fn fixture_fragments_and_token_classes_match_their_snapshot() {
+    let mut paths: Vec<PathBuf> = Language::ALL
+        .iter()
+        .flat_map(|l| std::fs::read_dir(fixtures().join(l.name())).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    let config = FingerprintConfig {
+        min_tokens: 10,
+        min_lines: 2,
+    };
+    let (mut parser, mut fingerprinter) = (SyntaxParser::default(), Fingerprinter::default());
+    let mut actual = String::new();
+    for path in paths {
+        let source = std::fs::read(&path).unwrap();
+        let language = Detection::from_file_name(path.file_name().unwrap())
+            .unwrap()
+            .resolve(&source);
+        let tree = parser.parse(language, &source).unwrap();
+        assert!(!tree.has_errors, "{}: syntax errors", path.display());
+        let count = |class| tree.tokens.iter().filter(|t| t.class == class).count();
+        let relative = path.strip_prefix(fixtures()).unwrap().display().to_string();
+        actual.push_str(&format!(
+            "{relative} ({}): {} tokens: {} identifiers, {} literals\n",
+            language.name(),
+            tree.tokens.len(),
+            count(TokenClass::Identifier),
+            count(TokenClass::Literal),
+        ));
+        for f in fingerprinter.fingerprint(tree, &source, &config).fragments {
+            actual.push_str(&format!(
+                "    {} {}-{} {} tokens{}\n",
+                f.category.name(),
+                f.start_line,
+                f.end_line,
+                f.token_count(),
+                if f.is_declarative() {
+                    " declarative"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    let expected_path = fixtures().join("fragments.txt");
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    assert_eq!(actual, expected, "run with UPDATE_EXPECT=1 to accept");
 }
