@@ -271,10 +271,9 @@ impl<'a> Lexer<'a> {
             }
             b"include" if !self.skipping() => {
                 let rest = rest.trim_ascii();
-                if let Some(name) = rest.strip_prefix(b"<").and_then(|r| r.strip_suffix(b">")) {
-                    if !name.is_empty() && !name.contains(&b'.') && !name.contains(&b'/') {
-                        return Some(Tok::CppInclude);
-                    }
+                let name = rest.strip_prefix(b"<").and_then(|r| r.strip_suffix(b">"));
+                if name.is_some_and(|n| !n.is_empty() && !n.contains(&b'.') && !n.contains(&b'/')) {
+                    return Some(Tok::CppInclude);
                 }
             }
             _ => {}

@@ -255,10 +255,8 @@ fn flatten(
                 push_leaf(out, stack, &node, role)
             }
             KindRole::Fragment(_) | KindRole::Plain | KindRole::EnumBody => {
-                if role == KindRole::EnumBody {
-                    if let Some(owner) = stack.last_mut() {
-                        owner.enum_body |= owner.category.is_some();
-                    }
+                if let (KindRole::EnumBody, Some(owner)) = (role, stack.last_mut()) {
+                    owner.enum_body |= owner.category.is_some();
                 }
                 if cursor.goto_first_child() {
                     let mut frame = frame(stack, &node, role, out.tokens.len() as u32);
