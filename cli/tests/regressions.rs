@@ -489,6 +489,15 @@ fn a_link_followed_to_a_file_in_the_tree_is_not_its_clone() {
 }
 
 #[test]
+fn a_hard_link_is_the_same_file_not_a_clone() {
+    let dir = tree(&[("a.py", FUNCTION.as_bytes())]);
+    std::fs::hard_link(dir.path().join("a.py"), dir.path().join("b.py")).unwrap();
+    let report = analyze_json(dir.path(), &[]);
+    assert!(families(&report).is_empty(), "{:?}", family_paths(&report));
+    assert_eq!(skip_reason(&report, "b.py"), Some("same-file"));
+}
+
+#[test]
 fn terminal_output_escapes_names_and_opens_from_the_working_directory() {
     let dir = tree(&[
         ("proj/a.py", FUNCTION.as_bytes()),

@@ -92,11 +92,13 @@ impl Fragment {
         self.end_line - self.start_line + 1
     }
 
-    /// Whether this fragment declares rather than computes: an enum, a table of names and
-    /// literals, a list of fields or signatures, or stubs whose lines are mostly string
-    /// literals (docstrings). Such fragments share their shape with unrelated
-    /// declarations, so they are compared by content: their Type-2 hash is their Type-1
-    /// hash, and their sketch and verification stream keep names and literals as written.
+    /// Whether this fragment declares rather than computes: an enum, a class, struct or
+    /// interface of fields, signatures or stubs (see
+    /// [`Node::declarative`](codetable_syntax::Node::declarative)), or a table (no more
+    /// names than literals, as a `switch` mapping literals to literals). Such fragments
+    /// share their shape with unrelated declarations, so they are compared by content:
+    /// their Type-2 hash is their Type-1 hash, and their sketch and verification stream
+    /// keep names and literals as written.
     pub fn is_declarative(&self) -> bool {
         self.content_start.is_some()
     }
@@ -208,7 +210,7 @@ impl Fingerprinter {
         );
         let symbols = symbols(tree, verbatim, &mut self.last_seen);
         sketch::shingles(abstracted, &mut self.grams);
-        tally(tree, source, &mut self.tallies);
+        tally(tree, &mut self.tallies);
         let grams = &self.grams;
 
         let mut fragments = Vec::new();
@@ -243,13 +245,10 @@ impl Fingerprinter {
                 .saturating_sub(SHINGLE - 1)
                 .clamp(first, grams.len().max(first));
             let gram_range = first.min(gram_end)..gram_end;
-            let lines = node.end_line - node.start_line + 1;
             let inside = self.tallies[end].minus(self.tallies[first]);
-            // A table (no more names than literals), or lines that are mostly string
-            // literals (docstrings): compared by content, like enums and field lists.
-            let declarative = node.declarative
-                || inside.identifiers <= inside.literals
-                || 2 * inside.literal_newlines >= lines;
+            // A table (no more names than literals) is compared by content, like enums
+            // and field lists.
+            let declarative = node.declarative || inside.identifiers <= inside.literals;
             let exact_hash = xxh3_64(bytemuck::cast_slice(&verbatim[first..end]));
             let (renamed_hash, sketch) = if declarative {
                 sketch::shingles(&verbatim[first..end], &mut self.content_grams);
@@ -286,13 +285,11 @@ impl Fingerprinter {
     }
 }
 
-/// Counts over a run of tokens.
+/// Counts of names and literals over a run of tokens.
 #[derive(Clone, Copy, Debug, Default)]
 struct Tally {
     identifiers: u32,
     literals: u32,
-    /// Newlines inside literal tokens.
-    literal_newlines: u32,
 }
 
 impl Tally {
@@ -300,27 +297,20 @@ impl Tally {
         Tally {
             identifiers: self.identifiers - before.identifiers,
             literals: self.literals - before.literals,
-            literal_newlines: self.literal_newlines - before.literal_newlines,
         }
     }
 }
 
 /// Prefix sums of [`Tally`]: `out[i]` counts the tokens before `i` (`out` has one more
 /// entry than there are tokens).
-fn tally(tree: &SyntaxTree, source: &[u8], out: &mut Vec<Tally>) {
+fn tally(tree: &SyntaxTree, out: &mut Vec<Tally>) {
     out.clear();
     let mut total = Tally::default();
     out.push(total);
     for t in &tree.tokens {
         match t.class {
             TokenClass::Identifier => total.identifiers += 1,
-            TokenClass::Literal => {
-                total.literals += 1;
-                total.literal_newlines += source[t.start as usize..t.end as usize]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count() as u32;
-            }
+            TokenClass::Literal => total.literals += 1,
             TokenClass::Verbatim => {}
         }
         out.push(total);
@@ -329,11 +319,12 @@ fn tally(tree: &SyntaxTree, source: &[u8], out: &mut Vec<Tally>) {
 
 /// Lays out the content streams of the declarative fragments (marked by a `Some`
 /// `content_start`): one stream per outermost declarative fragment, which the declarative
-/// fragments nested in it share. Returns the streams.
+/// fragments nested in it share. Returns the streams, allocated to their exact size.
 fn content_streams(fragments: &mut [Fragment], verbatim: &[u64]) -> Vec<u16> {
-    let mut content = Vec::new();
-    // The token range of the last stream laid out, and where it starts in `content`.
+    // The token range of the last stream laid out, and where it starts in the streams.
     let mut last: Option<(u32, u32, u32)> = None;
+    let mut streams: Vec<(u32, u32)> = Vec::new();
+    let mut total = 0u32;
     for fragment in fragments.iter_mut() {
         if fragment.content_start.is_none() {
             continue;
@@ -345,17 +336,22 @@ fn content_streams(fragments: &mut [Fragment], verbatim: &[u64]) -> Vec<u16> {
                 at + (fragment.first_token - first)
             }
             _ => {
-                let at = content.len() as u32;
-                content.extend(
-                    verbatim[fragment.first_token as usize..fragment.end_token as usize]
-                        .iter()
-                        .map(|&h| verbatim_symbol(h)),
-                );
+                let at = total;
+                total += fragment.token_count();
+                streams.push((fragment.first_token, fragment.end_token));
                 last = Some((fragment.first_token, fragment.end_token, at));
                 at
             }
         };
         fragment.content_start = Some(start);
+    }
+    let mut content = Vec::with_capacity(total as usize);
+    for (first, end) in streams {
+        content.extend(
+            verbatim[first as usize..end as usize]
+                .iter()
+                .map(|&h| verbatim_symbol(h)),
+        );
     }
     content
 }

@@ -234,13 +234,17 @@ impl<'a> Lexer<'a> {
     /// Reads a preprocessor line (with its continuations), updating the `#if` sections.
     fn directive(&mut self) -> Option<Tok<'a>> {
         let start = self.at + 1;
-        loop {
-            self.skip_line();
-            if self.at > start && self.src[..self.at].ends_with(b"\\") {
-                self.at += 1;
-                continue;
+        self.at = start;
+        // To the end of the line, past continuations and through comments, which may run
+        // on over several lines (`#define A 1 /* ...\n ... */`).
+        while let Some(&b) = self.src.get(self.at) {
+            match b {
+                b'\n' if self.src[..self.at].ends_with(b"\\") => self.at += 1,
+                b'\n' => break,
+                b'/' if self.src.get(self.at + 1) == Some(&b'*') => self.skip_block_comment(),
+                b'/' if self.src.get(self.at + 1) == Some(&b'/') => self.skip_line(),
+                _ => self.at += 1,
             }
-            break;
         }
         let line = &self.src[start..self.at];
         let trimmed = line.trim_ascii_start();
@@ -323,6 +327,10 @@ mod tests {
         ));
         assert!(!is_cpp(
             "/* template <T> class X { public: } */\n// namespace y {\nconst char *s = \"class A {\";\n#include <linux/types.h>\nint public_count;\n"
+        ));
+        // A comment opened on a preprocessor line runs on past it.
+        assert!(!is_cpp(
+            "#define STI 3 /* sti enabled\n   virtual interrupts */\n#define B 1 /*\n * virtual block\n */\nint x;\n"
         ));
     }
 

@@ -50,8 +50,9 @@ pub struct Node {
     /// How many fragment nodes (nodes with a category) enclose this one.
     pub depth: u16,
     /// Whether this fragment declares rather than computes: an enum (its enumerators
-    /// abstract to the same stream whatever they name), or a class, struct or interface
-    /// with no code in it (fields, signatures, stubs whose bodies hold at most one name).
+    /// abstract to the same stream whatever they name) or a class, struct or interface,
+    /// with no code in it: no loop, branch or lambda, and no function body holding two
+    /// names or more (fields, signatures, stubs).
     pub declarative: bool,
 }
 
@@ -224,12 +225,17 @@ fn flatten(
             end_line: frame.end_line,
             children: frame.children,
             depth: frame.depth - frame.category.is_some() as u16,
-            declarative: frame.enum_body
-                || (frame.category == Some(Category::Class) && !frame.code),
+            declarative: (frame.enum_body || frame.category == Some(Category::Class))
+                && !frame.code,
         });
-        let code = frame.code
-            || (table.is_body(frame.kind) && identifiers.get() - frame.identifiers_before >= 2);
         if let Some(parent) = stack.last_mut() {
+            let function_body = table.is_body(frame.kind)
+                && matches!(
+                    parent.category,
+                    Some(Category::Function | Category::Method | Category::Lambda)
+                );
+            let code =
+                frame.code || (function_body && identifiers.get() - frame.identifiers_before >= 2);
             parent.children += 1;
             parent.code |= code;
         }

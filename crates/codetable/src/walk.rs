@@ -72,8 +72,8 @@ pub(crate) fn walk(
 
     let mut files = Vec::new();
     let mut skipped = Vec::new();
-    // With --follow-links, each file's identity (device, inode) and whether it was
-    // reached through a link.
+    // Each file's identity (device, inode: hard links and, with --follow-links, symbolic
+    // links share one) and whether it was reached through a link.
     let mut identities: Vec<((u64, u64), bool)> = Vec::new();
     for entry in walker {
         let entry = match entry {
@@ -119,17 +119,15 @@ pub(crate) fn walk(
             ));
             continue;
         }
-        if options.follow_links {
-            match entry.metadata() {
-                Ok(m) => identities.push(((m.dev(), m.ino()), entry.path_is_symlink())),
-                Err(e) => {
-                    skipped.push(self::skipped(
-                        &relative,
-                        SkipReason::Unreadable,
-                        e.to_string(),
-                    ));
-                    continue;
-                }
+        match entry.metadata() {
+            Ok(m) => identities.push(((m.dev(), m.ino()), entry.path_is_symlink())),
+            Err(e) => {
+                skipped.push(self::skipped(
+                    &relative,
+                    SkipReason::Unreadable,
+                    e.to_string(),
+                ));
+                continue;
             }
         }
         files.push(SourceFile {
@@ -138,16 +136,15 @@ pub(crate) fn walk(
             detection,
         });
     }
-    if options.follow_links {
-        files = once_per_identity(files, &identities, &mut skipped);
-    }
+    let mut files = once_per_identity(files, &identities, &mut skipped);
     files.sort_by(|a, b| a.relative.cmp(&b.relative));
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((files, skipped))
 }
 
-/// Keeps one path per file identity (links followed to a file inside the tree would make
-/// it a clone of itself): the path that is not a link, else the first in path order.
+/// Keeps one path per file identity (a hard link, or a symbolic link followed to a file
+/// inside the tree, would make it a clone of itself): the path that is not a symbolic
+/// link, else the first in path order.
 fn once_per_identity(
     files: Vec<SourceFile>,
     identities: &[((u64, u64), bool)],
