@@ -26,9 +26,11 @@ pub(crate) fn decode(raw: Vec<u8>) -> Result<Text, &'static str> {
     if bytes[..bytes.len().min(8192)].contains(&0) {
         return Err("contains NUL bytes");
     }
-    for i in 0..bytes.len() {
-        if bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
-            bytes[i] = b'\n';
+    if bytes.contains(&b'\r') {
+        for i in 0..bytes.len() {
+            if bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
+                bytes[i] = b'\n';
+            }
         }
     }
     Ok(Text { bytes, utf16 })
