@@ -246,16 +246,17 @@ fn flatten(
         let kind = node.kind_id();
         let role = table.role(kind);
         let mut descended = false;
-        if out.has_errors && (kind == ERROR_KIND || node.is_missing()) {
-            out.error_nodes += 1;
-            if out.first_error_line == 0 {
-                out.first_error_line = node.start_position().row as u32 + 1;
-            }
+        if out.has_errors && kind == ERROR_KIND {
+            count_error(out, &node);
         }
         match role {
             KindRole::Comment | KindRole::Import => {}
             // MISSING nodes (inserted by error recovery) and other empty nodes.
-            _ if node.start_byte() == node.end_byte() => {}
+            _ if node.start_byte() == node.end_byte() => {
+                if out.has_errors && node.is_missing() {
+                    count_error(out, &node);
+                }
+            }
             KindRole::Identifier | KindRole::Literal => {
                 identifiers.set(identifiers.get() + (role == KindRole::Identifier) as u32);
                 push_leaf(out, stack, &node, role)
@@ -287,6 +288,14 @@ fn flatten(
             // Only entered nodes are descended into, so every parent has a frame.
             finish(stack, out);
         }
+    }
+}
+
+/// Counts an ERROR or MISSING node.
+fn count_error(out: &mut SyntaxTree, node: &tree_sitter::Node) {
+    out.error_nodes += 1;
+    if out.first_error_line == 0 {
+        out.first_error_line = node.start_position().row as u32 + 1;
     }
 }
 
