@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v unzip >/dev/null || need+=(unzip)
 command -v mkfifo >/dev/null || need+=(coreutils)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
