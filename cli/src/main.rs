@@ -158,10 +158,7 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
             .context("cannot start the worker threads")?;
     }
     let mut options = AnalyzeOptions::new(&args.dir);
-    let mut languages = args.languages;
-    languages.sort();
-    languages.dedup();
-    options.languages = languages;
+    options.languages = args.languages;
     options.excludes = args.excludes;
     options.include_generated = args.include_generated;
     options.follow_links = args.follow_links;

@@ -5,30 +5,32 @@
 
 use std::time::Instant;
 
-use codetable_syntax::Language;
+use codetable_syntax::Detection;
 use rayon::prelude::*;
 
 fn main() {
     let root = std::env::args().nth(1).expect("usage: bare-parse DIR");
     let started = Instant::now();
-    let files: Vec<(std::path::PathBuf, Language)> = ignore::WalkBuilder::new(&root)
+    let files: Vec<(std::path::PathBuf, Detection)> = ignore::WalkBuilder::new(&root)
         .build()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
         .filter_map(|e| {
-            let ext = e.path().extension()?.to_str()?;
-            Some((e.path().to_path_buf(), Language::from_extension(ext)?))
+            let detection = Detection::from_file_name(e.path().file_name()?)?;
+            Some((e.path().to_path_buf(), detection))
         })
         .collect();
     let bytes: u64 = files
         .par_iter()
-        .map_init(tree_sitter::Parser::new, |parser, (path, language)| {
+        .map_init(tree_sitter::Parser::new, |parser, (path, detection)| {
             let Ok(source) = std::fs::read(path) else {
                 return 0;
             };
             if source.len() > 4 << 20 {
                 return 0;
             }
+            // `.h` headers are C or C++ by content, as codetable reads them.
+            let language = detection.resolve(&source);
             parser.set_language(&language.grammar()).unwrap();
             let tree = parser.parse(&source, None);
             drop(tree);

@@ -240,11 +240,6 @@ impl Fingerprinter {
             {
                 continue;
             }
-            // Gram `i` covers tokens `i..i + SHINGLE`: those inside the fragment.
-            let gram_end = end
-                .saturating_sub(SHINGLE - 1)
-                .clamp(first, grams.len().max(first));
-            let gram_range = first.min(gram_end)..gram_end;
             let inside = self.tallies[end].minus(self.tallies[first]);
             // A table (no more names than literals) is compared by content, like enums
             // and field lists.
@@ -256,7 +251,13 @@ impl Fingerprinter {
             } else {
                 (
                     xxh3_64(bytemuck::cast_slice(&abstracted[first..end])),
-                    Sketch::of(grams.get(gram_range).unwrap_or_default()),
+                    // Gram `i` covers tokens `i..i + SHINGLE`: those inside the
+                    // fragment (none for a fragment shorter than a gram).
+                    Sketch::of(
+                        grams
+                            .get(first..end.saturating_sub(SHINGLE - 1))
+                            .unwrap_or_default(),
+                    ),
                 )
             };
             fragments.push(Fragment {

@@ -3,7 +3,6 @@
 //! detected by name (`.h` headers later, by content); anything odd becomes a skip, never an
 //! abort. Paths are kept exact, as bytes.
 
-use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -72,9 +71,8 @@ pub(crate) fn walk(
 
     let mut files = Vec::new();
     let mut skipped = Vec::new();
-    // Each file's identity (device, inode: hard links and, with --follow-links, symbolic
-    // links share one) and whether it was reached through a link.
-    let mut identities: Vec<((u64, u64), bool)> = Vec::new();
+    // Each file with its identity: hard links and, with --follow-links, symbolic links
+    // share one.
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -119,8 +117,11 @@ pub(crate) fn walk(
             ));
             continue;
         }
-        match entry.metadata() {
-            Ok(m) => identities.push(((m.dev(), m.ino()), entry.path_is_symlink())),
+        let identity = match entry.metadata() {
+            Ok(m) => Identity {
+                inode: (m.dev(), m.ino()),
+                linked: entry.path_is_symlink(),
+            },
             Err(e) => {
                 skipped.push(self::skipped(
                     &relative,
@@ -129,14 +130,15 @@ pub(crate) fn walk(
                 ));
                 continue;
             }
-        }
-        files.push(SourceFile {
+        };
+        let file = SourceFile {
             path: path.to_path_buf(),
             relative,
             detection,
-        });
+        };
+        files.push((file, identity));
     }
-    let mut files = once_per_identity(files, &identities, &mut skipped);
+    let mut files = once_per_identity(files, &mut skipped);
     files.sort_by(|a, b| a.relative.cmp(&b.relative));
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((files, skipped))
@@ -146,38 +148,37 @@ pub(crate) fn walk(
 /// inside the tree, would make it a clone of itself): the path that is not a symbolic
 /// link, else the first in path order.
 fn once_per_identity(
-    files: Vec<SourceFile>,
-    identities: &[((u64, u64), bool)],
+    mut files: Vec<(SourceFile, Identity)>,
     skipped: &mut Vec<Skipped>,
 ) -> Vec<SourceFile> {
-    let mut keeper: HashMap<(u64, u64), usize> = HashMap::new();
-    for (i, (identity, linked)) in identities.iter().enumerate() {
-        let key = |j: usize| (identities[j].1, &files[j].relative);
-        keeper
-            .entry(*identity)
-            .and_modify(|k| {
-                if (*linked, &files[i].relative) < key(*k) {
-                    *k = i;
-                }
-            })
-            .or_insert(i);
-    }
-    let kept: Vec<usize> = identities.iter().map(|(id, _)| keeper[id]).collect();
-    let names: Vec<String> = files.iter().map(|f| report_path(&f.relative).0).collect();
-    files
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, file)| {
-            if kept[i] == i {
-                return Some(file);
+    files.sort_by(|(a, ia), (b, ib)| (ia, &a.relative).cmp(&(ib, &b.relative)));
+    let mut kept: Vec<SourceFile> = Vec::with_capacity(files.len());
+    let mut last = None;
+    for (file, identity) in files {
+        match kept.last() {
+            Some(keeper) if last == Some(identity.inode) => {
+                let detail = format!(
+                    "the same file as {} (analysed once)",
+                    report_path(&keeper.relative).0
+                );
+                skipped.push(file.skip(SkipReason::SameFile, detail));
             }
-            skipped.push(file.skip(
-                SkipReason::SameFile,
-                format!("the same file as {} (analysed once)", names[kept[i]]),
-            ));
-            None
-        })
-        .collect()
+            _ => {
+                last = Some(identity.inode);
+                kept.push(file);
+            }
+        }
+    }
+    kept
+}
+
+/// What makes two paths one file, and how to choose between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Identity {
+    /// Device and inode.
+    inode: (u64, u64),
+    /// Reached through a symbolic link (sorts after a direct path).
+    linked: bool,
 }
 
 /// Rejects globs that would silently exclude everything or that do not parse, with the
