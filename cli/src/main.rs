@@ -166,7 +166,7 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     options.parse_timeout = Duration::from_secs(args.parse_timeout);
     options.fingerprint.min_tokens = args.min_tokens;
     options.fingerprint.min_lines = args.min_lines;
-    options.matching.min_similarity = args.min_similarity;
+    options.matching.min_similarity = (args.min_similarity * 1000.0).round() as u32;
     options.matching.near_miss = !args.no_near_miss;
 
     let report = analyze(&options)?;

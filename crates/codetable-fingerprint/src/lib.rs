@@ -28,17 +28,24 @@
 //! assert_eq!(fa.renamed_hash, fb.renamed_hash); // the same once abstracted
 //! ```
 
-mod similarity;
+pub mod common;
+pub mod hash;
 mod sketch;
+pub mod symbol;
+mod table;
 
-pub use similarity::{Verifier, lcs_len, similarity, symbol};
-pub use sketch::{SHINGLE, SKETCH_BINS, Sketch};
+pub use hash::{FragmentId, Hash128};
+pub use sketch::{UNBANDED, SHINGLE, SKETCH_BINS, Sketch};
+pub use table::{
+    FragmentKind, FragmentTable, IdIndex, NO_PARENT, RunRow, Span, StatementRecord, StreamRange,
+    TableFull,
+};
 
 use codetable_syntax::{Category, SyntaxTree, TokenClass};
 use std::collections::HashMap;
 use std::time::Instant;
 
-use xxhash_rust::xxh3::xxh3_64;
+use hash::{IDENTIFIER, LITERAL, TYPE1_SEED, TYPE2_SEED, key_of_u64s, token_hash};
 
 /// Which fragments are worth fingerprinting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,16 +69,13 @@ impl Default for FingerprintConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fragment {
     pub category: Category,
-    /// 1-based inclusive line range.
-    pub start_line: u32,
-    pub end_line: u32,
-    /// Token range in the file's [`FileFingerprint::symbols`].
-    pub first_token: u32,
-    pub end_token: u32,
-    /// Type-1: token texts, no layout, no comments.
-    pub exact_hash: u64,
-    /// Type-2: identifiers and literals abstracted.
-    pub renamed_hash: u64,
+    /// Where it is (its `file` is 0 until it joins a [`FragmentTable`]); tokens index
+    /// [`FileFingerprint::symbols`].
+    pub span: Span,
+    /// Type-1 key: token texts, no layout, no comments ([`hash`] defines it).
+    pub exact_hash: Hash128,
+    /// Type-2 key: identifiers and literals abstracted.
+    pub renamed_hash: Hash128,
     /// Bottom-up structural id: node kinds and leaf texts.
     pub subtree_id: u64,
     /// Near-miss sketch of the abstracted tokens.
@@ -85,11 +89,11 @@ pub struct Fragment {
 
 impl Fragment {
     pub fn token_count(&self) -> u32 {
-        self.end_token - self.first_token
+        self.span.tokens()
     }
 
     pub fn line_count(&self) -> u32 {
-        self.end_line - self.start_line + 1
+        self.span.lines()
     }
 
     /// Whether this fragment declares rather than computes: an enum, a class, struct or
@@ -114,6 +118,9 @@ pub struct FileFingerprint {
     /// The content streams of declarative fragments: one 16-bit symbol per token, names
     /// and literals as written (a fold of their text hash, like keywords in `symbols`).
     pub content: Vec<u16>,
+    /// The statements of every body with two statements or more and at least
+    /// `min_tokens` tokens in all, in position order: where copied runs may be.
+    pub statements: Vec<StatementRecord>,
     /// Subtree id of the whole file.
     pub root_id: u64,
 }
@@ -125,7 +132,8 @@ impl FileFingerprint {
         let len = fragment.token_count() as usize;
         match fragment.content_start {
             Some(start) => &self.content[start as usize..start as usize + len],
-            None => &self.symbols[fragment.first_token as usize..fragment.end_token as usize],
+            None => &self.symbols
+                [fragment.span.first_token as usize..fragment.span.end_token as usize],
         }
     }
 }
@@ -135,14 +143,27 @@ impl FileFingerprint {
 #[error("fingerprinting took longer than the time limit")]
 pub struct TimedOut;
 
-/// Role markers mixed into abstracted token hashes.
-const IDENTIFIER: u64 = 0x9e37_79b9_7f4a_7c15;
-const LITERAL: u64 = 0xc2b2_ae3d_27d4_eb4f;
-
 /// A cheap, well-mixed combination of two 64-bit values (order matters).
 pub(crate) fn mix(a: u64, b: u64) -> u64 {
     let x = (a ^ b.rotate_left(23)).wrapping_mul(0x9fb2_1c65_1e98_df25);
     x ^ (x >> 29)
+}
+
+/// The hash of every k-gram of the file's abstracted tokens, as sketches see them (for
+/// measuring which grams are common; see [`common`]).
+pub fn file_grams(tree: &SyntaxTree, source: &[u8]) -> Vec<u64> {
+    let abstracted: Vec<u64> = tree
+        .tokens
+        .iter()
+        .map(|t| match t.class {
+            TokenClass::Verbatim => token_hash(&source[t.start as usize..t.end as usize]),
+            TokenClass::Identifier => IDENTIFIER,
+            TokenClass::Literal => LITERAL,
+        })
+        .collect();
+    let mut grams = Vec::new();
+    sketch::shingles(&abstracted, &mut grams);
+    grams
 }
 
 /// Fingerprints every fragment of `tree` that passes `config`.
@@ -160,11 +181,14 @@ pub struct Fingerprinter {
     verbatim: Vec<u64>,
     abstracted: Vec<u64>,
     grams: Vec<u64>,
+    /// Per gram of `grams`, whether it is weak (see [`sketch::weak_grams`]).
+    weak: Vec<bool>,
     /// Per token, prefix sums of what makes a fragment declarative (see [`Tally`]).
     tallies: Vec<Tally>,
     content_grams: Vec<u64>,
     ids: Vec<u64>,
     last_seen: HashMap<u64, usize>,
+    statements: Vec<(u32, usize)>,
 }
 
 impl Fingerprinter {
@@ -194,7 +218,7 @@ impl Fingerprinter {
         verbatim.extend(
             tree.tokens
                 .iter()
-                .map(|t| xxh3_64(&source[t.start as usize..t.end as usize])),
+                .map(|t| token_hash(&source[t.start as usize..t.end as usize])),
         );
         let abstracted = &mut self.abstracted;
         abstracted.clear();
@@ -210,12 +234,15 @@ impl Fingerprinter {
         );
         let symbols = symbols(tree, verbatim, &mut self.last_seen);
         sketch::shingles(abstracted, &mut self.grams);
+        sketch::weak_grams(tree, source, &self.grams, &mut self.weak);
         tally(tree, &mut self.tallies);
         let grams = &self.grams;
 
         let mut fragments = Vec::new();
         let ids = &mut self.ids;
         ids.clear();
+        let statements = &mut self.statements;
+        statements.clear();
         for (n, node) in tree.nodes.iter().enumerate() {
             if n % 4096 == 4095 && deadline.is_some_and(|d| Instant::now() > d) {
                 return Err(TimedOut);
@@ -230,6 +257,12 @@ impl Fingerprinter {
             };
             ids.truncate(first_child);
             ids.push(id);
+            if node.statement_of != 0
+                && node.end_token > node.first_token
+                && (node.depth as usize) < MAX_NESTING
+            {
+                statements.push((node.statement_of, n));
+            }
             let Some(category) = node.category else {
                 continue;
             };
@@ -244,17 +277,20 @@ impl Fingerprinter {
             // A table (no more names than literals) is compared by content, like enums
             // and field lists.
             let declarative = node.declarative || inside.identifiers <= inside.literals;
-            let exact_hash = xxh3_64(bytemuck::cast_slice(&verbatim[first..end]));
+            let exact_hash = key_of_u64s(&verbatim[first..end], TYPE1_SEED);
             let (renamed_hash, sketch) = if declarative {
                 sketch::shingles(&verbatim[first..end], &mut self.content_grams);
                 (exact_hash, Sketch::of(&self.content_grams))
             } else {
                 (
-                    xxh3_64(bytemuck::cast_slice(&abstracted[first..end])),
+                    key_of_u64s(&abstracted[first..end], TYPE2_SEED),
                     // Gram `i` covers tokens `i..i + SHINGLE`: those inside the
                     // fragment (none for a fragment shorter than a gram).
-                    Sketch::of(
+                    Sketch::of_marked(
                         grams
+                            .get(first..end.saturating_sub(SHINGLE - 1))
+                            .unwrap_or_default(),
+                        self.weak
                             .get(first..end.saturating_sub(SHINGLE - 1))
                             .unwrap_or_default(),
                     ),
@@ -262,10 +298,7 @@ impl Fingerprinter {
             };
             fragments.push(Fragment {
                 category,
-                start_line: node.start_line,
-                end_line: node.end_line,
-                first_token: node.first_token,
-                end_token: node.end_token,
+                span: span_of(tree, source, node.first_token, node.end_token, node.start_line),
                 exact_hash,
                 renamed_hash,
                 subtree_id: id,
@@ -277,13 +310,87 @@ impl Fingerprinter {
         }
         nest(&mut fragments);
         let content = content_streams(&mut fragments, verbatim);
+        let statements = statement_records(
+            tree,
+            source,
+            config,
+            &mut self.statements,
+            verbatim,
+            abstracted,
+        );
         Ok(FileFingerprint {
             symbols,
             fragments,
             content,
+            statements,
             root_id: ids.last().copied().unwrap_or(0),
         })
     }
+}
+
+/// The span of tokens `first..end` (not empty) of a node starting on `start_line` (0 when
+/// unknown: the first token's line is taken).
+fn span_of(tree: &SyntaxTree, source: &[u8], first: u32, end: u32, start_line: u32) -> Span {
+    let (a, b) = (&tree.tokens[first as usize], &tree.tokens[end as usize - 1]);
+    let column = |at: u32| {
+        let line_start = source[..at as usize]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |p| p + 1);
+        at - line_start as u32 + 1
+    };
+    let last_byte = b.end.saturating_sub(1).max(b.start);
+    let newlines_in_last = source[b.start as usize..last_byte as usize]
+        .iter()
+        .filter(|&&c| c == b'\n')
+        .count() as u32;
+    Span {
+        file: 0,
+        first_token: first,
+        end_token: end,
+        start_byte: a.start,
+        end_byte: b.end,
+        start_line: if start_line == 0 { a.line } else { start_line },
+        end_line: b.line + newlines_in_last,
+        start_col: column(a.start),
+        end_col: column(last_byte) + 1,
+    }
+}
+
+/// The statements worth keeping (see [`FileFingerprint::statements`]) from `found`: (body,
+/// node) pairs in post-order, where a body's statements come in source order.
+fn statement_records(
+    tree: &SyntaxTree,
+    source: &[u8],
+    config: &FingerprintConfig,
+    found: &mut [(u32, usize)],
+    verbatim: &[u64],
+    abstracted: &[u64],
+) -> Vec<StatementRecord> {
+    // Group by body, keeping source order inside each (the sort is stable).
+    found.sort_by_key(|&(body, _)| body);
+    let mut out = Vec::new();
+    for group in found.chunk_by(|a, b| a.0 == b.0) {
+        let tokens: u32 = group
+            .iter()
+            .map(|&(_, n)| tree.nodes[n].end_token - tree.nodes[n].first_token)
+            .sum();
+        if group.len() < 2 || tokens < config.min_tokens {
+            continue;
+        }
+        out.extend(group.iter().map(|&(body, n)| {
+            let node = &tree.nodes[n];
+            let (first, end) = (node.first_token as usize, node.end_token as usize);
+            StatementRecord {
+                span: span_of(tree, source, node.first_token, node.end_token, 0),
+                body,
+                exact: key_of_u64s(&verbatim[first..end], TYPE1_SEED).lo as u32,
+                renamed: key_of_u64s(&abstracted[first..end], TYPE2_SEED).lo as u32,
+            }
+        }));
+    }
+    out.sort_by_key(|s| (s.body, s.span.first_token));
+    out
 }
 
 /// Counts of names and literals over a run of tokens.
@@ -332,15 +439,15 @@ fn content_streams(fragments: &mut [Fragment], verbatim: &[u64]) -> Vec<u16> {
         }
         let start = match last {
             Some((first, end, at))
-                if first <= fragment.first_token && fragment.end_token <= end =>
+                if first <= fragment.span.first_token && fragment.span.end_token <= end =>
             {
-                at + (fragment.first_token - first)
+                at + (fragment.span.first_token - first)
             }
             _ => {
                 let at = total;
                 total += fragment.token_count();
-                streams.push((fragment.first_token, fragment.end_token));
-                last = Some((fragment.first_token, fragment.end_token, at));
+                streams.push((fragment.span.first_token, fragment.span.end_token));
+                last = Some((fragment.span.first_token, fragment.span.end_token, at));
                 at
             }
         };
@@ -366,8 +473,8 @@ pub const MAX_NESTING: usize = 24;
 /// Orders fragments outermost-first, drops repeats of one token range (a node whose only
 /// child spans the same tokens) and links each to its nearest enclosing fragment.
 fn nest(fragments: &mut Vec<Fragment>) {
-    fragments.sort_by_key(|f| (f.first_token, std::cmp::Reverse(f.end_token)));
-    fragments.dedup_by_key(|f| (f.first_token, f.end_token));
+    fragments.sort_by_key(|f| (f.span.first_token, std::cmp::Reverse(f.span.end_token)));
+    fragments.dedup_by_key(|f| (f.span.first_token, f.span.end_token));
     link_parents(fragments);
 }
 
@@ -375,9 +482,7 @@ fn link_parents(fragments: &mut [Fragment]) {
     let mut open: Vec<usize> = Vec::new();
     for i in 0..fragments.len() {
         while let Some(&top) = open.last() {
-            if fragments[top].end_token >= fragments[i].end_token
-                && fragments[top].first_token <= fragments[i].first_token
-            {
+            if fragments[top].span.contains(&fragments[i].span) {
                 break;
             }
             open.pop();

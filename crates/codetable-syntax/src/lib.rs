@@ -51,6 +51,20 @@ pub enum Category {
 }
 
 impl Category {
+    /// Every category, in declaration order (`ALL[c as usize] == c`).
+    pub const ALL: [Category; 10] = [
+        Category::Module,
+        Category::Class,
+        Category::Function,
+        Category::Method,
+        Category::Lambda,
+        Category::Loop,
+        Category::Conditional,
+        Category::Switch,
+        Category::Try,
+        Category::Block,
+    ];
+
     /// The lower-case name used in reports.
     pub fn name(self) -> &'static str {
         match self {

@@ -54,6 +54,10 @@ pub struct Node {
     /// with no code in it: no loop, branch or lambda, and no function body holding two
     /// names or more (fields, signatures, stubs).
     pub declarative: bool,
+    /// For a statement (a named child of a function, loop or branch body), its body: the
+    /// statements of one body share this number, 1 and up in the order bodies open; 0 for
+    /// every other node. Runs of sibling statements are matched across fragments.
+    pub statement_of: u32,
 }
 
 /// A flattened parse of one file.
@@ -184,6 +188,10 @@ struct Frame {
     code: bool,
     /// Identifier tokens before this node, to count those inside a function body.
     identifiers_before: u32,
+    /// This node's number as a statement body (see [`Node::statement_of`]), 0 if it is none.
+    body: u32,
+    /// The body this node is a statement of, 0 if none.
+    statement_of: u32,
     /// Nearest enclosing non-block category, this node included (tells methods apart).
     enclosing: Option<Category>,
     first_token: u32,
@@ -211,6 +219,7 @@ fn flatten(
     let mut cursor = tree.walk();
     // Identifier tokens so far (shared by the completion closure and the walk).
     let identifiers = std::cell::Cell::new(0u32);
+    let mut bodies = 0u32;
 
     // Completes the top frame into a post-order node.
     let finish = |stack: &mut Vec<Frame>, out: &mut SyntaxTree| {
@@ -227,6 +236,7 @@ fn flatten(
             depth: frame.depth - frame.category.is_some() as u16,
             declarative: (frame.enum_body || frame.category == Some(Category::Class))
                 && !frame.code,
+            statement_of: frame.statement_of,
         });
         if let Some(parent) = stack.last_mut() {
             let function_body = table.is_body(frame.kind)
@@ -268,6 +278,13 @@ fn flatten(
                 if cursor.goto_first_child() {
                     let mut frame = frame(stack, &node, role, out.tokens.len() as u32);
                     frame.identifiers_before = identifiers.get();
+                    if node.is_named() {
+                        frame.statement_of = stack.last().map_or(0, |p| p.body);
+                    }
+                    if table.is_body(kind) {
+                        bodies += 1;
+                        frame.body = bodies;
+                    }
                     stack.push(frame);
                     descended = true;
                 } else {
@@ -343,6 +360,8 @@ fn frame(stack: &[Frame], node: &tree_sitter::Node, role: KindRole, first_token:
             )
         ),
         identifiers_before: 0,
+        body: 0,
+        statement_of: 0,
         enclosing,
         first_token,
         start_line,
@@ -377,6 +396,7 @@ fn push_leaf(out: &mut SyntaxTree, stack: &mut [Frame], node: &tree_sitter::Node
         children: 0,
         depth: stack.last().map_or(0, |f| f.depth),
         declarative: false,
+        statement_of: 0,
     });
     if let Some(parent) = stack.last_mut() {
         parent.children += 1;

@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Instant;
 
-use codetable_fingerprint::{FileFingerprint, Fingerprinter};
-use codetable_match::{CloneType, Entry, find_families};
+use codetable_fingerprint::{FileFingerprint, Fingerprinter, FragmentKind, FragmentTable};
+use codetable_match::{CloneType, RunConfig, RunFile, find_families, statement_runs};
 use codetable_report::{
     Family, Instance, LanguageStats, Report, Settings, SimilarityRange, SkipReason, Skipped,
     SyntaxErrors, report_path,
 };
-use codetable_syntax::{Language, SyntaxParser};
+use codetable_syntax::{Category, Language, SyntaxParser};
 use rayon::prelude::*;
 
 use crate::source;
@@ -29,6 +29,8 @@ struct Analyzed {
     first_error_line: u32,
     not_utf8: bool,
     utf16: bool,
+    /// Fragments found in it (before its fingerprint moved into the table).
+    fragments: u32,
     fingerprint: FileFingerprint,
 }
 
@@ -72,35 +74,49 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let parsed = Instant::now();
 
-    // Every fragment of every file, in (path, position) order.
-    let mut owners: Vec<(u32, u32)> = Vec::new();
-    let mut entries: Vec<Entry> = Vec::new();
-    for (f, file) in analyzed.iter().enumerate() {
-        let base = entries.len() as u32;
-        for (i, fragment) in file.fingerprint.fragments.iter().enumerate() {
-            owners.push((f as u32, i as u32));
-            entries.push(Entry {
-                exact_hash: fragment.exact_hash,
-                renamed_hash: fragment.renamed_hash,
-                group: file.language.family() as u32,
-                sketch: &fragment.sketch,
-                tokens: file.fingerprint.stream(fragment),
-                file: f as u32,
-                first_token: fragment.first_token,
-                parent: fragment.parent.map(|p| base + p),
-                lines: fragment.line_count(),
-            });
-        }
+    // Every fragment of every file, in (path, position) order, as one table.
+    let mut table = FragmentTable::default();
+    let mut run_files = Vec::with_capacity(analyzed.len());
+    let total_symbols: usize = analyzed
+        .iter()
+        .map(|f| f.fingerprint.symbols.len() + f.fingerprint.content.len())
+        .sum();
+    table.symbols.reserve_exact(total_symbols);
+    for (f, file) in analyzed.iter_mut().enumerate() {
+        let symbols_at = table.symbols.len() as u32;
+        let group = file.language.family() as u16;
+        let first = table
+            .push_file(f as u32, &file.relative, group, &file.fingerprint)
+            .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
+        run_files.push(RunFile {
+            path: file.relative.clone(),
+            group,
+            symbols_at,
+            rows: (first, table.len() as u32),
+        });
+        // The table holds what matching needs; the rest is released as it goes.
+        file.fingerprint = FileFingerprint::default();
     }
-    let (families, match_stats) = find_families(&entries, &options.matching);
+    let runs = if options.statement_runs {
+        let config = RunConfig {
+            min_tokens: options.fingerprint.min_tokens,
+            min_lines: options.fingerprint.min_lines,
+        };
+        statement_runs(&mut table, &run_files, &config)
+    } else {
+        0
+    };
+    table.statements = Vec::new();
+    let (families, match_stats) = find_families(&table, &options.matching);
     let matched = Instant::now();
+    let index = table.id_index();
 
     let mut report = Report {
         root: root.display().to_string(),
         settings: Settings {
             min_tokens: options.fingerprint.min_tokens,
             min_lines: options.fingerprint.min_lines,
-            min_similarity: options.matching.min_similarity,
+            min_similarity: options.matching.min_similarity as f64 / 1000.0,
             near_miss: options.matching.near_miss,
             languages: if options.languages.is_empty() {
                 Language::ALL.iter().map(|l| l.name().to_string()).collect()
@@ -113,6 +129,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         },
         ..Report::default()
     };
+    let row = |id| index.row(id).expect("family members are rows") as usize;
     report.families = families
         .iter()
         .map(|family| {
@@ -120,36 +137,47 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
                 .members
                 .iter()
                 .map(|&m| {
-                    let (f, i) = owners[m as usize];
-                    let file = &analyzed[f as usize];
-                    let fragment = &file.fingerprint.fragments[i as usize];
+                    let r = row(m);
+                    let span = &table.spans[r];
+                    let file = &analyzed[span.file as usize];
+                    let kind = table.kinds[r];
                     let (path, path_bytes) = report_path(&file.relative);
                     Instance {
                         path,
                         path_bytes,
-                        start_line: fragment.start_line,
-                        end_line: fragment.end_line,
-                        tokens: fragment.token_count(),
-                        category: fragment.category.name().into(),
+                        start_line: span.start_line,
+                        end_line: span.end_line,
+                        start_col: span.start_col,
+                        end_col: span.end_col,
+                        start_byte: span.start_byte,
+                        end_byte: span.end_byte,
+                        tokens: span.tokens(),
+                        category: if kind.is(FragmentKind::STATEMENT_RUN) {
+                            "statements".into()
+                        } else {
+                            Category::ALL[kind.category as usize].name().into()
+                        },
+                        fragment: format!("{:016x}", m.0),
                     }
                 })
                 .collect();
             let files: BTreeSet<u32> = family
                 .members
                 .iter()
-                .map(|&m| owners[m as usize].0)
+                .map(|&m| table.spans[row(m)].file)
                 .collect();
-            let languages: BTreeSet<&str> = family
-                .members
+            let languages: BTreeSet<&str> = files
                 .iter()
-                .map(|&m| analyzed[owners[m as usize].0 as usize].language.name())
+                .map(|&f| analyzed[f as usize].language.name())
                 .collect();
             let lines: Vec<u64> = instances
                 .iter()
                 .map(|i| (i.end_line - i.start_line + 1) as u64)
                 .collect();
+            let t3 = family.clone_type == CloneType::Type3;
             Family {
                 id: 0,
+                key: format!("{:016x}", family.id),
                 clone_type: match family.clone_type {
                     CloneType::Type1 => "T1",
                     CloneType::Type2 => "T2",
@@ -157,29 +185,60 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
                 }
                 .into(),
                 similarity: SimilarityRange {
-                    min: round3(family.similarity_min),
-                    max: round3(family.similarity_max),
+                    min: family.similarity_min as f64 / 1000.0,
+                    max: family.similarity_max as f64 / 1000.0,
                 },
                 category: most_common(instances.iter().map(|i| i.category.as_str())),
                 language: languages.into_iter().collect::<Vec<_>>().join(","),
                 duplicated_lines: lines.iter().sum::<u64>() - lines.iter().max().unwrap_or(&0),
                 files: files.len() as u32,
+                containment: t3.then_some(family.containment_min as f64 / 1000.0),
+                representative: family
+                    .members
+                    .iter()
+                    .position(|&m| m == family.representative)
+                    .unwrap_or(0) as u32,
+                // Set to the container's rank below.
+                within: family.within,
+                subsumed: family.subsumed,
                 instances,
             }
         })
         .collect();
-    report.families.sort_by(|a, b| {
-        b.duplicated_lines
-            .cmp(&a.duplicated_lines)
+    // Rank: families that stand alone first, by duplicated lines, then instances, then
+    // place; `within` turns from an index into the container's rank.
+    let mut order: Vec<usize> = (0..report.families.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&report.families[a], &report.families[b]);
+        a.subsumed
+            .cmp(&b.subsumed)
+            .then(b.duplicated_lines.cmp(&a.duplicated_lines))
             .then(b.instances.len().cmp(&a.instances.len()))
             .then_with(|| {
-                let key = |f: &Family| (f.instances[0].path.clone(), f.instances[0].start_line);
+                let key = |f: &Family| {
+                    (
+                        f.instances[0].path.clone(),
+                        f.instances[0].start_byte,
+                        f.instances[0].end_byte,
+                    )
+                };
                 key(a).cmp(&key(b))
             })
     });
-    for (rank, family) in report.families.iter_mut().enumerate() {
-        family.id = rank as u32 + 1;
+    let mut rank = vec![0u32; order.len()];
+    for (k, &f) in order.iter().enumerate() {
+        rank[f] = k as u32 + 1;
     }
+    let mut ranked: Vec<Option<Family>> = report.families.drain(..).map(Some).collect();
+    report.families = order
+        .iter()
+        .map(|&f| {
+            let mut family = ranked[f].take().expect("each family ranked once");
+            family.id = rank[f];
+            family.within = family.within.map(|g| rank[g as usize]);
+            family
+        })
+        .collect();
 
     let stats = &mut report.stats;
     for file in &analyzed {
@@ -187,7 +246,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         stats.lines += file.lines;
         stats.bytes += file.bytes;
         stats.tokens += file.tokens;
-        stats.fragments += file.fingerprint.fragments.len() as u64;
+        stats.fragments += file.fragments as u64;
         let has_errors = file.error_nodes > 0;
         stats.files_with_syntax_errors += has_errors as u64;
         stats.files_not_utf8 += file.not_utf8 as u64;
@@ -211,8 +270,10 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             });
         }
     }
-    stats.families = report.families.len() as u64;
-    stats.duplicated_lines = report.families.iter().map(|f| f.duplicated_lines).sum();
+    let standing: Vec<&Family> = report.families.iter().filter(|f| !f.subsumed).collect();
+    stats.families = standing.len() as u64;
+    stats.duplicated_lines = standing.iter().map(|f| f.duplicated_lines).sum();
+    stats.statement_runs = runs as u64;
     stats.skipped_files = skipped.len() as u64;
     stats.exact_classes = match_stats.exact_classes;
     stats.candidate_pairs = match_stats.candidate_pairs;
@@ -315,7 +376,7 @@ impl FileWorker {
         ) else {
             return Outcome::Skipped(timed_out());
         };
-        if fingerprint.fragments.is_empty() {
+        if fingerprint.fragments.is_empty() && fingerprint.statements.is_empty() {
             fingerprint.symbols = Vec::new();
         }
         Outcome::Analyzed(Box::new(Analyzed {
@@ -328,6 +389,7 @@ impl FileWorker {
             first_error_line: tree.first_error_line,
             not_utf8: std::str::from_utf8(source).is_err(),
             utf16: text.utf16,
+            fragments: fingerprint.fragments.len() as u32,
             fingerprint,
         }))
     }

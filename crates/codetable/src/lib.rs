@@ -47,6 +47,8 @@ pub struct AnalyzeOptions {
     pub parse_timeout: Duration,
     pub fingerprint: FingerprintConfig,
     pub matching: MatchConfig,
+    /// Look for copied runs of statements inside otherwise different code (default on).
+    pub statement_runs: bool,
 }
 
 impl AnalyzeOptions {
@@ -62,6 +64,7 @@ impl AnalyzeOptions {
             parse_timeout: Duration::from_secs(20),
             fingerprint: FingerprintConfig::default(),
             matching: MatchConfig::default(),
+            statement_runs: true,
         }
     }
 }
@@ -86,8 +89,8 @@ impl AnalyzeOptions {
             return bad("min_lines", "must be at least 1");
         }
         let s = self.matching.min_similarity;
-        if !(s > 0.0 && s <= 1.0) {
-            return bad("min_similarity", "must be in (0, 1]");
+        if !(1..=1000).contains(&s) {
+            return bad("min_similarity", "must be in 1..=1000 thousandths");
         }
         Ok(())
     }
@@ -107,6 +110,8 @@ pub enum AnalyzeError {
     BadGlob(String, String),
     #[error("invalid setting: {0}")]
     InvalidOption(String),
+    #[error("the tree is too large for one run: {0}")]
+    TooLarge(String),
 }
 
 impl AnalyzeError {

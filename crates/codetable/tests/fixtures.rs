@@ -132,8 +132,8 @@ fn fixture_fragments_and_token_classes_match_their_snapshot() {
             actual.push_str(&format!(
                 "    {} {}-{} {} tokens{}\n",
                 f.category.name(),
-                f.start_line,
-                f.end_line,
+                f.span.start_line,
+                f.span.end_line,
                 f.token_count(),
                 if f.is_declarative() {
                     " declarative"

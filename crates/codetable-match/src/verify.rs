@@ -1,56 +1,123 @@
-//! Token-level verification of near-miss candidates: the longest common subsequence of two
-//! abstracted token streams, computed bit-parallel (Hyyrö, "Bit-parallel LCS-length
-//! computation revisited", 2004) in O(n·m/64) word operations.
+//! Verification of near-miss candidates, in integers: the longest common subsequence of
+//! two verification streams, computed bit-parallel (Hyyrö, "Bit-parallel LCS-length
+//! computation revisited", 2004) in O(n·m/64) word operations, against the LCS length the
+//! pair's lengths and threshold require ([`required_lcs`]). A GPU twin computes the same
+//! integers.
 
-/// How tokens are encoded as 16-bit symbols.
-///
-/// Keywords, operators and punctuation map to values below [`LITERAL`](symbol::LITERAL) (a
-/// fold of their text hash); every literal is [`LITERAL`](symbol::LITERAL); an identifier is
-/// [`IDENTIFIER`](symbol::IDENTIFIER) or'ed with the distance in tokens back to the previous
-/// use of the same name in the file (0 for a first use, capped at
-/// [`MAX_DISTANCE`](symbol::MAX_DISTANCE)). Consistent renaming keeps every symbol; using
-/// a different variable changes one.
-pub mod symbol {
-    pub const LITERAL: u16 = 0xEFFF;
-    pub const IDENTIFIER: u16 = 0xF000;
-    pub const MAX_DISTANCE: u16 = 0x0FFF;
+use codetable_fingerprint::symbol;
+use codetable_fingerprint::{FragmentId, FragmentTable};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-    /// Rewrites a slice of a file's symbols as seen from the slice alone: a name whose
-    /// previous use lies before the slice is a first use.
-    pub fn relative_to_fragment(symbols: &[u16], out: &mut Vec<u16>) {
-        out.clear();
-        out.extend(symbols.iter().enumerate().map(|(i, &s)| {
-            if s >= IDENTIFIER && (s & MAX_DISTANCE) as usize > i {
-                IDENTIFIER
-            } else {
-                s
-            }
-        }));
+use crate::{Candidate, MatchConfig};
+
+/// A verified near-miss pair: fragments `a < b` (by id) and the length of the longest
+/// common subsequence of their streams. `similarity` is [`similarity_milli`] of `lcs`
+/// and the two lengths, kept for ordering and display.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, bytemuck::Pod, bytemuck::Zeroable,
+    Serialize, Deserialize,
+)]
+#[repr(C)]
+pub struct Edge {
+    pub a: FragmentId,
+    pub b: FragmentId,
+    pub lcs: u32,
+    pub similarity: u32,
+}
+
+/// The LCS length two streams of `len_a` and `len_b` symbols need for a Dice similarity
+/// `2·lcs / (len_a + len_b)` of at least `threshold` thousandths.
+pub fn required_lcs(len_a: u32, len_b: u32, threshold: u32) -> u32 {
+    ((len_a as u64 + len_b as u64) * threshold as u64).div_ceil(2000) as u32
+}
+
+/// Dice similarity in thousandths, rounded down: `⌊2000·lcs / (len_a + len_b)⌋`.
+pub fn similarity_milli(lcs: u32, len_a: u32, len_b: u32) -> u32 {
+    let total = len_a as u64 + len_b as u64;
+    if total == 0 {
+        return 1000;
     }
+    (2000 * lcs as u64 / total) as u32
+}
+
+/// Containment in thousandths, rounded down: the share of the shorter stream that the
+/// longer one holds, `⌊1000·lcs / min(len_a, len_b)⌋`.
+pub fn containment_milli(lcs: u32, len_a: u32, len_b: u32) -> u32 {
+    let shorter = len_a.min(len_b) as u64;
+    if shorter == 0 {
+        return 0;
+    }
+    (1000 * lcs as u64 / shorter) as u32
+}
+
+/// The LCS a pair needs to be an edge under `config`: Dice similarity at
+/// [`MatchConfig::threshold`], or, for an extended copy (the shorter at least
+/// [`MatchConfig::CONTAINED_MIN_TOKENS`] long), containment at
+/// [`MatchConfig::min_containment`], whichever asks less.
+pub fn needed_lcs(len_a: u32, len_b: u32, config: &MatchConfig) -> u32 {
+    let shorter = len_a.min(len_b);
+    let dice = required_lcs(len_a, len_b, config.threshold(shorter));
+    if shorter < MatchConfig::CONTAINED_MIN_TOKENS || config.min_containment > 1000 {
+        return dice;
+    }
+    let contained = (shorter as u64 * config.min_containment as u64).div_ceil(1000) as u32;
+    dice.min(contained)
 }
 
 /// Length of the longest common subsequence of `a` and `b`.
 pub fn lcs_len(a: &[u16], b: &[u16]) -> u32 {
     let mut verifier = Verifier::default();
     verifier.prepare(a);
-    verifier.lcs_at_least(b, 0).unwrap_or(0)
+    verifier.lcs_of_prepared(b, 0).unwrap_or(0)
 }
 
-/// Dice similarity of two fragments' symbol slices (as cut from their files) over their
-/// longest common subsequence, `2·lcs / (|a| + |b|)`: 1.0 for equal streams.
-pub fn similarity(a: &[u16], b: &[u16]) -> f64 {
-    Verifier::default()
-        .similarity_at_least(a, b, 0.0)
-        .unwrap_or(0.0)
+/// The LCS of two fragments' streams as seen from each fragment alone (a name first used
+/// before the fragment counts as a first use; see
+/// [`symbol::relative_to_fragment`]).
+pub fn fragment_lcs(a: &[u16], b: &[u16]) -> u32 {
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    symbol::relative_to_fragment(a, &mut ra);
+    symbol::relative_to_fragment(b, &mut rb);
+    lcs_len(&ra, &rb)
 }
 
-/// Compares many pairs of symbol slices, reusing its buffers, and the bit masks of the
-/// first slice while consecutive calls share it (as sorted candidate pairs do). Slices
-/// must not change while a verifier is in use: it knows a first slice by its address.
+/// Verifies candidate pairs: those whose LCS reaches [`needed_lcs`] become edges, sorted.
+pub fn verify(table: &FragmentTable, candidates: &[Candidate], config: &MatchConfig) -> Vec<Edge> {
+    let index = table.id_index();
+    let mut rows: Vec<(u32, u32)> = candidates
+        .iter()
+        .filter_map(|c| Some((index.row(c.a)?, index.row(c.b)?)))
+        .collect();
+    // Consecutive pairs sharing their first row reuse its bit masks.
+    rows.par_sort_unstable();
+    let mut edges: Vec<Edge> = rows
+        .into_par_iter()
+        .map_init(Verifier::default, |verifier, (a, b)| {
+            let (sa, sb) = (table.stream(a), table.stream(b));
+            let (la, lb) = (sa.len() as u32, sb.len() as u32);
+            let lcs = verifier.lcs_at_least(a, sa, sb, needed_lcs(la, lb, config))?;
+            let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
+            Some(Edge {
+                a: ia.min(ib),
+                b: ia.max(ib),
+                lcs,
+                similarity: similarity_milli(lcs, la, lb),
+            })
+        })
+        .flatten()
+        .collect();
+    edges.par_sort_unstable();
+    edges
+}
+
+/// Compares many pairs of fragment streams, reusing its buffers, and the bit masks of the
+/// first fragment while consecutive calls share it (as sorted candidate pairs do): it knows
+/// that fragment by its table row.
 #[derive(Default)]
 pub struct Verifier {
-    /// Address and length of the first slice the masks were built for.
-    prepared: Option<(usize, usize)>,
+    /// The row whose stream the masks were built for.
+    prepared: Option<u32>,
     pattern_len: usize,
     words: usize,
     /// Open-addressing table from symbol (+1; 0 is empty) to its mask row.
@@ -72,29 +139,22 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// [`similarity`] when it reaches `min`, else `None`, giving up as soon as the rest of
-    /// the streams can no longer reach `min`.
-    pub fn similarity_at_least(&mut self, a: &[u16], b: &[u16], min: f64) -> Option<f64> {
-        let total = a.len() + b.len();
-        if total == 0 {
-            return Some(1.0);
-        }
-        let needed = (min * total as f64 / 2.0).ceil() as u32;
+    /// The LCS of the streams `a` (of row `row`) and `b`, seen from each fragment alone,
+    /// when it reaches `needed`; `None` as soon as it cannot.
+    pub fn lcs_at_least(&mut self, row: u32, a: &[u16], b: &[u16], needed: u32) -> Option<u32> {
         if (a.len().min(b.len()) as u32) < needed {
             return None;
         }
         let mut relative = std::mem::take(&mut self.relative);
-        let identity = (a.as_ptr() as usize, a.len());
-        if self.prepared != Some(identity) {
+        if self.prepared != Some(row) {
             symbol::relative_to_fragment(a, &mut relative);
             self.prepare(&relative);
-            self.prepared = Some(identity);
+            self.prepared = Some(row);
         }
         symbol::relative_to_fragment(b, &mut relative);
-        let lcs = self.lcs_at_least(&relative, needed);
+        let lcs = self.lcs_of_prepared(&relative, needed);
         self.relative = relative;
-        let similarity = 2.0 * lcs? as f64 / total as f64;
-        (similarity >= min).then_some(similarity)
+        lcs
     }
 
     fn slot(&self, symbol: u16) -> usize {
@@ -128,7 +188,7 @@ impl Verifier {
 
     /// The LCS of the prepared pattern and `text` when it reaches `needed`; `None` as soon
     /// as it cannot (bit-parallel, Hyyrö 2004).
-    fn lcs_at_least(&mut self, text: &[u16], needed: u32) -> Option<u32> {
+    fn lcs_of_prepared(&mut self, text: &[u16], needed: u32) -> Option<u32> {
         if self.pattern_len == 0 {
             return (needed == 0).then_some(0);
         }
@@ -221,13 +281,16 @@ mod tests {
     }
 
     #[test]
-    fn similarity_of_edits() {
+    fn the_integer_contract() {
+        assert_eq!(required_lcs(100, 80, 700), 63); // ⌈0.7 · 90⌉
+        assert_eq!(required_lcs(100, 100, 1000), 100);
+        assert_eq!(similarity_milli(80, 100, 80), 888);
+        assert_eq!(containment_milli(80, 100, 80), 1000);
         let a: Vec<u16> = (0..100).collect();
-        assert_eq!(similarity(&a, &a), 1.0);
         let mut b = a.clone();
         b.drain(40..60);
-        assert!((similarity(&a, &b) - 160.0 / 180.0).abs() < 1e-9);
-        assert_eq!(similarity(&a, &[]), 0.0);
+        assert_eq!(fragment_lcs(&a, &b), 80);
+        assert_eq!(fragment_lcs(&a, &[]), 0);
     }
 
     #[test]
@@ -236,13 +299,13 @@ mod tests {
             .map(|s| (0..80 + s * 13).map(|i| (i * (s + 3)) % 11).collect())
             .collect();
         let mut verifier = Verifier::default();
-        for a in &streams {
+        for (ra, a) in streams.iter().enumerate() {
             for b in &streams {
-                let fresh = similarity(a, b);
-                let reused = verifier.similarity_at_least(a, b, 0.0).unwrap();
+                let fresh = fragment_lcs(a, b);
+                let reused = verifier.lcs_at_least(ra as u32, a, b, 0).unwrap();
                 assert_eq!(fresh, reused);
-                let strict = verifier.similarity_at_least(a, b, 0.9);
-                assert_eq!(strict, (fresh >= 0.9).then_some(fresh));
+                let strict = verifier.lcs_at_least(ra as u32, a, b, fresh + 1);
+                assert_eq!(strict, None);
             }
         }
     }
@@ -269,7 +332,7 @@ mod tests {
             3,
             IDENTIFIER | 4,
         ];
-        assert_eq!(similarity(&cut, &fresh), 1.0);
+        assert_eq!(fragment_lcs(&cut, &fresh), 7);
         let other = [
             IDENTIFIER,
             1,
@@ -279,6 +342,6 @@ mod tests {
             3,
             IDENTIFIER | 2,
         ];
-        assert!(similarity(&cut, &other) < 1.0);
+        assert!(fragment_lcs(&cut, &other) < 7);
     }
 }

@@ -1,0 +1,268 @@
+//! The record model: every fragment of a run in one columnar table whose columns are
+//! contiguous `Pod` slices, so they can be written to a file, mapped back or uploaded to a
+//! GPU buffer as they are, and a symbol arena holding every verification stream.
+//!
+//! Row `r` of every column describes the same fragment; rows are a run's working order
+//! (files by path, fragments by position), while [`FragmentTable::ids`] names fragments
+//! across runs. Invariants:
+//! - `parents[r]` is a row before `r` whose span contains `r`'s, or [`NO_PARENT`];
+//! - `streams[r]` lies inside `symbols` and has `span.end_token - span.first_token`
+//!   symbols;
+//! - ids are unique within a table.
+
+use bytemuck::{Pod, Zeroable};
+use serde::{Deserialize, Serialize};
+
+use crate::hash::{FragmentId, Hash128, fragment_id};
+use crate::{FileFingerprint, Sketch};
+
+/// `parents[r]` of a fragment that nothing encloses.
+pub const NO_PARENT: u32 = u32::MAX;
+
+/// Where a fragment is: its file (an index the caller keeps) and its token, byte, line
+/// and column range. Lines and columns are 1-based; columns count bytes; `end_col` is the
+/// column just past the last byte, `end_line` the line of the last byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable, Serialize, Deserialize)]
+#[repr(C)]
+pub struct Span {
+    pub file: u32,
+    pub first_token: u32,
+    pub end_token: u32,
+    pub start_byte: u32,
+    pub end_byte: u32,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub start_col: u32,
+    pub end_col: u32,
+}
+
+impl Span {
+    pub fn tokens(&self) -> u32 {
+        self.end_token - self.first_token
+    }
+
+    pub fn lines(&self) -> u32 {
+        self.end_line - self.start_line + 1
+    }
+
+    /// Whether the two spans share a token of one file.
+    pub fn overlaps(&self, other: &Span) -> bool {
+        self.file == other.file
+            && self.first_token < other.end_token
+            && other.first_token < self.end_token
+    }
+
+    /// Whether `other` lies inside this span.
+    pub fn contains(&self, other: &Span) -> bool {
+        self.file == other.file
+            && self.first_token <= other.first_token
+            && other.end_token <= self.end_token
+    }
+}
+
+/// A fragment's verification stream: `symbols[offset..offset + len]` of the table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable, Serialize, Deserialize)]
+#[repr(C)]
+pub struct StreamRange {
+    pub offset: u32,
+    pub len: u32,
+}
+
+/// What a fragment is, in 32 bits: the comparison group (only fragments of one group are
+/// matched: a language, or C and C++ together), the category and flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable, Serialize, Deserialize)]
+#[repr(C)]
+pub struct FragmentKind {
+    pub group: u16,
+    /// [`codetable_syntax::Category`] as its index in `Category::ALL`.
+    pub category: u8,
+    pub flags: u8,
+}
+
+impl FragmentKind {
+    /// Compared by content (see [`Fragment::is_declarative`](crate::Fragment::is_declarative)).
+    pub const DECLARATIVE: u8 = 1;
+    /// A run of sibling statements found in several places, not a syntax node: it has no
+    /// sketch and is matched exactly only.
+    pub const STATEMENT_RUN: u8 = 2;
+
+    pub fn is(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// One statement of a statement body (see
+/// [`Node::statement_of`](codetable_syntax::Node::statement_of)), for finding copied runs
+/// of statements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct StatementRecord {
+    pub span: Span,
+    /// Statements of one body share this number within their file, ascending.
+    pub body: u32,
+    /// The low 32 bits of the statement's Type-1 and Type-2 keys.
+    pub exact: u32,
+    pub renamed: u32,
+}
+
+/// Every fragment of a run, column by column, and the symbols their streams point into.
+#[derive(Clone, Debug, Default)]
+pub struct FragmentTable {
+    pub ids: Vec<FragmentId>,
+    /// Type-1 keys (verbatim tokens).
+    pub exact: Vec<Hash128>,
+    /// Type-2 keys (identifiers and literals abstracted; Type-1 for declarative
+    /// fragments).
+    pub renamed: Vec<Hash128>,
+    pub sketches: Vec<Sketch>,
+    pub spans: Vec<Span>,
+    pub streams: Vec<StreamRange>,
+    pub parents: Vec<u32>,
+    pub kinds: Vec<FragmentKind>,
+    /// Every verification symbol of the run (see [`symbol`](crate::symbol)).
+    pub symbols: Vec<u16>,
+    /// Statements of every file, in file and position order (not rows: they become rows
+    /// only as parts of a copied run).
+    pub statements: Vec<StatementRecord>,
+}
+
+/// The arena outgrew 32-bit offsets (more than 4 G symbols).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the run holds more than 4 G tokens of fragments; analyse a smaller tree")]
+pub struct TableFull;
+
+impl FragmentTable {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The verification stream of row `r`.
+    pub fn stream(&self, r: u32) -> &[u16] {
+        let s = self.streams[r as usize];
+        &self.symbols[s.offset as usize..(s.offset + s.len) as usize]
+    }
+
+    /// Appends one file's fragments as rows (and its statements), with `file` as the span's
+    /// file index; returns the first row. The file's symbols move into the arena.
+    pub fn push_file(
+        &mut self,
+        file: u32,
+        path: &[u8],
+        group: u16,
+        fingerprint: &FileFingerprint,
+    ) -> Result<u32, TableFull> {
+        let base = self.len() as u32;
+        let symbols_at = self.arena_offset(fingerprint.symbols.len() + fingerprint.content.len())?;
+        self.symbols.extend_from_slice(&fingerprint.symbols);
+        let content_at = symbols_at + fingerprint.symbols.len() as u32;
+        self.symbols.extend_from_slice(&fingerprint.content);
+        let mut ordinals: std::collections::HashMap<(Hash128, u8), u32> = Default::default();
+        for fragment in &fingerprint.fragments {
+            let flags = if fragment.is_declarative() {
+                FragmentKind::DECLARATIVE
+            } else {
+                0
+            };
+            let ordinal = ordinals.entry((fragment.exact_hash, flags)).or_default();
+            self.ids
+                .push(fragment_id(path, fragment.exact_hash, flags as u32, *ordinal));
+            *ordinal += 1;
+            self.exact.push(fragment.exact_hash);
+            self.renamed.push(fragment.renamed_hash);
+            self.sketches.push(fragment.sketch);
+            let mut span = fragment.span;
+            span.file = file;
+            self.spans.push(span);
+            self.streams.push(StreamRange {
+                offset: match fragment.content_start {
+                    Some(start) => content_at + start,
+                    None => symbols_at + span.first_token,
+                },
+                len: span.tokens(),
+            });
+            self.parents
+                .push(fragment.parent.map_or(NO_PARENT, |p| base + p));
+            self.kinds.push(FragmentKind {
+                group,
+                category: fragment.category as u8,
+                flags,
+            });
+        }
+        self.statements
+            .extend(fingerprint.statements.iter().map(|s| StatementRecord {
+                span: Span { file, ..s.span },
+                ..*s
+            }));
+        Ok(base)
+    }
+
+    /// Appends a row for a copied run of statements of one file: `symbols_of_file` is where
+    /// that file's symbols start in the arena (the run's first statement's stream offset
+    /// minus its first token).
+    pub fn push_run(&mut self, path: &[u8], run: RunRow, ordinal: u32) {
+        self.ids.push(fragment_id(
+            path,
+            run.exact,
+            FragmentKind::STATEMENT_RUN as u32,
+            ordinal,
+        ));
+        self.exact.push(run.exact);
+        self.renamed.push(run.renamed);
+        self.sketches.push(Sketch::zeroed());
+        self.spans.push(run.span);
+        self.streams.push(StreamRange {
+            offset: run.symbols_at + run.span.first_token,
+            len: run.span.tokens(),
+        });
+        self.parents.push(run.parent);
+        self.kinds.push(FragmentKind {
+            group: run.group,
+            category: run.category,
+            flags: FragmentKind::STATEMENT_RUN,
+        });
+    }
+
+    fn arena_offset(&self, adding: usize) -> Result<u32, TableFull> {
+        u32::try_from(self.symbols.len() + adding)
+            .map(|_| self.symbols.len() as u32)
+            .map_err(|_| TableFull)
+    }
+
+    /// The row of every id, sorted by id, for looking rows up by id.
+    pub fn id_index(&self) -> IdIndex {
+        let mut index: Vec<(FragmentId, u32)> =
+            self.ids.iter().enumerate().map(|(r, &id)| (id, r as u32)).collect();
+        index.sort_unstable();
+        IdIndex(index)
+    }
+}
+
+/// A copied statement run about to become a row (see [`FragmentTable::push_run`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RunRow {
+    pub span: Span,
+    pub exact: Hash128,
+    pub renamed: Hash128,
+    pub group: u16,
+    pub category: u8,
+    pub parent: u32,
+    /// Where the run's file's symbols start in the arena.
+    pub symbols_at: u32,
+}
+
+/// Rows by id (see [`FragmentTable::id_index`]).
+#[derive(Clone, Debug, Default)]
+pub struct IdIndex(Vec<(FragmentId, u32)>);
+
+impl IdIndex {
+    pub fn row(&self, id: FragmentId) -> Option<u32> {
+        self.0
+            .binary_search_by_key(&id, |&(i, _)| i)
+            .ok()
+            .map(|k| self.0[k].1)
+    }
+}

@@ -1,0 +1,194 @@
+//! Copied runs of sibling statements: a run of statements repeated inside otherwise
+//! different functions, as token-window tools such as jscpd find them.
+//!
+//! Every statement window (from each statement, the fewest following siblings that reach
+//! the minimum size) is keyed by the Type-2 hashes of its statements. Windows with equal
+//! keys seed pairs, which extend forward while statements keep agreeing; a seed whose
+//! previous statements agree too is not a run's start and is skipped. Each run is verified
+//! symbol for symbol (Type-2 equality of the two streams) and becomes a row of the table,
+//! so that exact classes group it with the other copies of the same run and nesting links
+//! it to the family of the functions that hold it.
+
+use std::collections::HashMap;
+
+use codetable_fingerprint::hash::{TYPE1_SEED, TYPE2_SEED, key_of_u32s};
+use codetable_fingerprint::{FragmentKind, FragmentTable, NO_PARENT, RunRow, Span, symbol};
+use codetable_syntax::Category;
+use rayon::prelude::*;
+
+/// The minimum size of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunConfig {
+    pub min_tokens: u32,
+    pub min_lines: u32,
+}
+
+/// Finds copied statement runs among `table.statements` and appends one row per copy.
+/// `files[i]` names file `i`: its path, comparison group, where its symbols start in the
+/// arena and its rows. Returns how many rows were added.
+pub fn statement_runs(
+    table: &mut FragmentTable,
+    files: &[RunFile],
+    config: &RunConfig,
+) -> usize {
+    let statements = &table.statements;
+    // Bodies: ranges of statements sharing (file, body).
+    let bodies: Vec<(usize, usize)> = {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for k in 1..=statements.len() {
+            if k == statements.len()
+                || (statements[k].span.file, statements[k].body)
+                    != (statements[start].span.file, statements[start].body)
+            {
+                out.push((start, k));
+                start = k;
+            }
+        }
+        out
+    };
+    // Windows: (key, first statement, last statement), keyed with the file's group.
+    let mut windows: Vec<(u64, u32, u32)> = bodies
+        .par_iter()
+        .flat_map_iter(|&(from, to)| {
+            let group = files[statements[from].span.file as usize].group;
+            (from..to).filter_map(move |i| {
+                let mut tokens = 0;
+                for j in i..to {
+                    tokens += statements[j].span.tokens();
+                    let lines = statements[j].span.end_line - statements[i].span.start_line + 1;
+                    if tokens >= config.min_tokens && lines >= config.min_lines {
+                        let key = statements[i..=j]
+                            .iter()
+                            .fold(group as u64 + 1, |acc, s| mix(acc, s.renamed as u64));
+                        return Some((key, i as u32, j as u32));
+                    }
+                }
+                None
+            })
+        })
+        .collect();
+    windows.par_sort_unstable();
+    let body_end: Vec<u32> = {
+        let mut ends = vec![0u32; statements.len()];
+        for &(from, to) in &bodies {
+            ends[from..to].fill(to as u32);
+        }
+        ends
+    };
+    let body_start: Vec<u32> = {
+        let mut starts = vec![0u32; statements.len()];
+        for &(from, to) in &bodies {
+            starts[from..to].fill(from as u32);
+        }
+        starts
+    };
+
+    // Seeds: consecutive windows of one key; a run's start only.
+    let seeds: Vec<(u32, u32)> = windows
+        .chunk_by(|x, y| x.0 == y.0)
+        .flat_map(|group| group.windows(2).map(|w| (w[0].1, w[1].1)))
+        .filter(|&(a, b)| {
+            let (a, b) = (a as usize, b as usize);
+            let previous_agree = a > body_start[a] as usize
+                && b > body_start[b] as usize
+                && statements[a - 1].renamed == statements[b - 1].renamed;
+            !previous_agree
+        })
+        .collect();
+    let mut runs: Vec<(u32, u32)> = seeds
+        .par_iter()
+        .flat_map_iter(|&(a, b)| {
+            let (mut ea, mut eb) = (a, b);
+            while ea + 1 < body_end[a as usize]
+                && eb + 1 < body_end[b as usize]
+                && statements[ea as usize + 1].renamed == statements[eb as usize + 1].renamed
+            {
+                ea += 1;
+                eb += 1;
+            }
+            let span = |first: u32, last: u32| {
+                let (s, e) = (&statements[first as usize].span, &statements[last as usize].span);
+                Span {
+                    end_token: e.end_token,
+                    end_byte: e.end_byte,
+                    end_line: e.end_line,
+                    end_col: e.end_col,
+                    ..*s
+                }
+            };
+            let (sa, sb) = (span(a, ea), span(b, eb));
+            let stream = |s: &Span| {
+                let at = files[s.file as usize].symbols_at as usize;
+                let mut out = Vec::new();
+                symbol::relative_to_fragment(
+                    &table.symbols[at + s.first_token as usize..at + s.end_token as usize],
+                    &mut out,
+                );
+                out
+            };
+            let verified = !sa.overlaps(&sb) && stream(&sa) == stream(&sb);
+            verified.then_some([(a, ea), (b, eb)]).into_iter().flatten()
+        })
+        .collect();
+    runs.par_sort_unstable();
+    runs.dedup();
+
+    let mut rows = Vec::with_capacity(runs.len());
+    for (first, last) in runs {
+        let s = &statements[first as usize].span;
+        let e = &statements[last as usize].span;
+        let file = &files[s.file as usize];
+        let run = &statements[first as usize..=last as usize];
+        let span = Span {
+            end_token: e.end_token,
+            end_byte: e.end_byte,
+            end_line: e.end_line,
+            end_col: e.end_col,
+            ..*s
+        };
+        // The innermost fragment of the file that holds the run.
+        let parent = (file.rows.0..file.rows.1)
+            .rev()
+            .find(|&r| table.spans[r as usize].contains(&span))
+            .unwrap_or(NO_PARENT);
+        rows.push(RunRow {
+            span,
+            exact: key_of_u32s(run.iter().map(|s| s.exact), TYPE1_SEED),
+            renamed: key_of_u32s(run.iter().map(|s| s.renamed), TYPE2_SEED),
+            group: file.group,
+            category: Category::Block as u8,
+            parent,
+            symbols_at: file.symbols_at,
+        });
+    }
+    let added = rows.len();
+    let mut ordinals: HashMap<(u32, codetable_fingerprint::Hash128), u32> = HashMap::new();
+    for row in rows {
+        let ordinal = ordinals.entry((row.span.file, row.exact)).or_default();
+        table.push_run(&files[row.span.file as usize].path, row, *ordinal);
+        *ordinal += 1;
+    }
+    debug_assert!(
+        table.kinds[table.len() - added..]
+            .iter()
+            .all(|k| k.is(FragmentKind::STATEMENT_RUN))
+    );
+    added
+}
+
+/// What [`statement_runs`] needs to know of a file.
+#[derive(Clone, Debug)]
+pub struct RunFile {
+    pub path: Vec<u8>,
+    pub group: u16,
+    /// Where the file's symbols start in the table's arena.
+    pub symbols_at: u32,
+    /// The file's rows, `first..end`.
+    pub rows: (u32, u32),
+}
+
+fn mix(a: u64, b: u64) -> u64 {
+    let x = (a ^ b.rotate_left(23)).wrapping_mul(0x9fb2_1c65_1e98_df25);
+    x ^ (x >> 29)
+}
