@@ -12,7 +12,8 @@ What is measured
 ----------------
 * Families: every family of the codetable JSON report with clone_type "T3".
 * Pairs: within a family, every instance k >= 1 is paired with the family's
-  first instance, instances[0].  A family with n instances gives n-1 pairs.
+  representative (`representative`, schema 2; instances[0] before).  A family with n
+  instances gives n-1 pairs.
   (Not all n*(n-1)/2 pairs: this keeps big families from dominating and
   matches "is each member a copy of the family's representative".)
 * Tokens: each source file is lexed once, whole, with pygments
@@ -244,8 +245,10 @@ def main():
         insts = f["instances"]
         if len(insts) < 2:
             continue
-        i0 = insts[0]
-        for ik in insts[1:]:
+        # The representative every member was verified against (schema 2), else the first.
+        r = f.get("representative", 0)
+        i0 = insts[r]
+        for ik in insts[:r] + insts[r + 1:]:
             pairs.append({
                 "family": f["id"], "language": f.get("language"),
                 "fam_sim_min": f["similarity"]["min"], "fam_sim_max": f["similarity"]["max"],

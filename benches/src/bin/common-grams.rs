@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use codetable_syntax::{Detection, SyntaxParser};
 use rayon::prelude::*;
 
+/// Per language: files seen, and in how many files each gram occurs.
+type Counts = HashMap<&'static str, (u64, HashMap<u64, u64>)>;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let percent: f64 = args
@@ -29,13 +32,11 @@ fn main() {
                 }),
         );
     }
-    // Per language: files seen, and in how many files each gram occurs.
-    let counts: HashMap<&'static str, (u64, HashMap<u64, u64>)> = files
+    let counts: Counts = files
         .par_iter()
         .fold(
             || (SyntaxParser::default(), HashMap::new()),
-            |(mut parser, mut acc): (SyntaxParser, HashMap<&'static str, (u64, HashMap<u64, u64>)>),
-             (path, detection)| {
+            |(mut parser, mut acc): (SyntaxParser, Counts), (path, detection)| {
                 let Ok(source) = std::fs::read(path) else {
                     return (parser, acc);
                 };
@@ -57,7 +58,7 @@ fn main() {
             },
         )
         .map(|(_, acc)| acc)
-        .reduce(HashMap::new, |mut a, b| {
+        .reduce(Counts::new, |mut a, b| {
             for (language, (files, grams)) in b {
                 let entry = a.entry(language).or_default();
                 entry.0 += files;
@@ -82,7 +83,10 @@ fn main() {
     }
     summary.sort();
     println!("# Abstracted 4-grams in at least {percent}% of the files of a language.");
-    println!("# Made by `common-grams {percent} <trees>` from: {}", summary.join("; "));
+    println!(
+        "# Made by `common-grams {percent} <trees>` from: {}",
+        summary.join("; ")
+    );
     for g in common.keys() {
         println!("{g:016x}");
     }

@@ -35,7 +35,18 @@ pub const LITERAL: u64 = 0xc2b2_ae3d_27d4_eb4f;
 /// A 128-bit key: two fragments with equal Type-1 (or Type-2) keys are taken to be equal
 /// token for token (a chance collision needs about 2⁶⁴ fragments).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Pod, Zeroable, Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Pod,
+    Zeroable,
+    Serialize,
     Deserialize,
 )]
 #[repr(C)]
@@ -58,7 +69,18 @@ impl Hash128 {
 /// elsewhere in the file and runs over other trees. 64 bits: a chance collision among a
 /// million fragments has odds of about 1 in 3·10⁷.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Pod, Zeroable, Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Pod,
+    Zeroable,
+    Serialize,
     Deserialize,
 )]
 #[repr(transparent)]
@@ -134,9 +156,6 @@ mod tests {
         assert_ne!(id, fragment_id(b"a.rs", key, 1, 0));
         assert_ne!(id, fragment_id(b"a.rs", key, 0, 1));
         let (a, b) = (FragmentId(5), FragmentId(9));
-        assert_eq!(
-            family_id([a, b].into_iter()),
-            family_id([b, a].into_iter())
-        );
+        assert_eq!(family_id([a, b].into_iter()), family_id([b, a].into_iter()));
     }
 }

@@ -35,7 +35,7 @@ pub mod symbol;
 mod table;
 
 pub use hash::{FragmentId, Hash128};
-pub use sketch::{UNBANDED, SHINGLE, SKETCH_BINS, Sketch};
+pub use sketch::{SHINGLE, SKETCH_BINS, Sketch, UNBANDED};
 pub use table::{
     FragmentKind, FragmentTable, IdIndex, NO_PARENT, RunRow, Span, StatementRecord, StreamRange,
     TableFull,
@@ -132,8 +132,9 @@ impl FileFingerprint {
         let len = fragment.token_count() as usize;
         match fragment.content_start {
             Some(start) => &self.content[start as usize..start as usize + len],
-            None => &self.symbols
-                [fragment.span.first_token as usize..fragment.span.end_token as usize],
+            None => {
+                &self.symbols[fragment.span.first_token as usize..fragment.span.end_token as usize]
+            }
         }
     }
 }
@@ -234,7 +235,7 @@ impl Fingerprinter {
         );
         let symbols = symbols(tree, verbatim, &mut self.last_seen);
         sketch::shingles(abstracted, &mut self.grams);
-        sketch::weak_grams(tree, source, &self.grams, &mut self.weak);
+        sketch::weak_grams(&self.grams, &mut self.weak);
         tally(tree, &mut self.tallies);
         let grams = &self.grams;
 
@@ -298,7 +299,13 @@ impl Fingerprinter {
             };
             fragments.push(Fragment {
                 category,
-                span: span_of(tree, source, node.first_token, node.end_token, node.start_line),
+                span: span_of(
+                    tree,
+                    source,
+                    node.first_token,
+                    node.end_token,
+                    node.start_line,
+                ),
                 exact_hash,
                 renamed_hash,
                 subtree_id: id,

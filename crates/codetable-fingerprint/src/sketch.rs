@@ -3,8 +3,6 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use codetable_syntax::{SyntaxTree, TokenClass};
-
 use crate::mix;
 
 /// Tokens per k-gram ("shingle").
@@ -61,7 +59,7 @@ impl Sketch {
                     .map(|a| (a, (mix(bin as u64, a) % SKETCH_BINS as u64) as usize))
                     .find(|&(_, s)| filled[s])
                     .expect("at least one bin is filled");
-                bins[bin] = mix(dense[source] as u64, attempt) as u32 | borrowed_flag();
+                bins[bin] = mix(dense[source] as u64, attempt) as u32;
             }
         }
         Sketch(bins)
@@ -79,30 +77,15 @@ impl Sketch {
 }
 
 /// The top bit of a bin marks a value that LSH bands leave out (it still counts in
-/// agreement): one borrowed from another bin (the fragment had no gram there; borrowed bins
-/// of two short fragments agree whenever their sources do), or a weak gram's (names and
-/// brackets alone, or a [`common`](crate::common) gram: it holds the minimum in thousands
-/// of unrelated functions and would put them all in one bucket).
+/// agreement): a weak gram's, a [`common`](crate::common) one that holds the minimum in
+/// thousands of unrelated functions and would put them all in one bucket.
 pub const UNBANDED: u32 = 1 << 31;
 
-/// Marks every k-gram of the tree's tokens (as [`shingles`] numbers them) that is weak:
-/// made only of names, literals and the punctuation `( ) [ ] { } , ; .`, or one of the
+/// Marks every k-gram (as [`shingles`] numbers them) that is weak: one of the
 /// [`common`](crate::common) grams.
-pub(crate) fn weak_grams(tree: &SyntaxTree, source: &[u8], grams: &[u64], out: &mut Vec<bool>) {
-    let weak_token = |t: &codetable_syntax::Token| match t.class {
-        TokenClass::Identifier | TokenClass::Literal => true,
-        TokenClass::Verbatim => matches!(
-            &source[t.start as usize..t.end as usize],
-            b"(" | b")" | b"[" | b"]" | b"{" | b"}" | b"," | b";" | b"."
-        ),
-    };
-    let weak: Vec<bool> = tree.tokens.iter().map(weak_token).collect();
+pub(crate) fn weak_grams(grams: &[u64], out: &mut Vec<bool>) {
     out.clear();
-    out.extend(
-        weak.windows(SHINGLE)
-            .zip(grams)
-            .map(|(w, &g)| match std::env::var("CT_WEAK").as_deref() { Ok("none") => false, Ok("punct") => w.iter().all(|&x| x), _ => crate::common::is_common(g) }),
-    );
+    out.extend(grams.iter().map(|&g| crate::common::is_common(g)));
 }
 
 /// The hash of every k-gram of `tokens` into `out`: entry `i` covers
@@ -148,9 +131,4 @@ mod tests {
         let s = Sketch::of(&grams(0..3));
         assert!(s.0.iter().all(|&v| v != u32::MAX));
     }
-}
-
-fn borrowed_flag() -> u32 {
-    static F: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *F.get_or_init(|| if std::env::var("CT_BORROW").is_ok_and(|v| v == "1") { UNBANDED } else { 0 })
 }

@@ -22,7 +22,9 @@ pub const NO_PARENT: u32 = u32::MAX;
 /// Where a fragment is: its file (an index the caller keeps) and its token, byte, line
 /// and column range. Lines and columns are 1-based; columns count bytes; `end_col` is the
 /// column just past the last byte, `end_line` the line of the last byte.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable, Serialize, Deserialize,
+)]
 #[repr(C)]
 pub struct Span {
     pub file: u32,
@@ -70,7 +72,9 @@ pub struct StreamRange {
 
 /// What a fragment is, in 32 bits: the comparison group (only fragments of one group are
 /// matched: a language, or C and C++ together), the category and flags.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable, Serialize, Deserialize,
+)]
 #[repr(C)]
 pub struct FragmentKind {
     pub group: u16,
@@ -156,7 +160,8 @@ impl FragmentTable {
         fingerprint: &FileFingerprint,
     ) -> Result<u32, TableFull> {
         let base = self.len() as u32;
-        let symbols_at = self.arena_offset(fingerprint.symbols.len() + fingerprint.content.len())?;
+        let symbols_at =
+            self.arena_offset(fingerprint.symbols.len() + fingerprint.content.len())?;
         self.symbols.extend_from_slice(&fingerprint.symbols);
         let content_at = symbols_at + fingerprint.symbols.len() as u32;
         self.symbols.extend_from_slice(&fingerprint.content);
@@ -168,8 +173,12 @@ impl FragmentTable {
                 0
             };
             let ordinal = ordinals.entry((fragment.exact_hash, flags)).or_default();
-            self.ids
-                .push(fragment_id(path, fragment.exact_hash, flags as u32, *ordinal));
+            self.ids.push(fragment_id(
+                path,
+                fragment.exact_hash,
+                flags as u32,
+                *ordinal,
+            ));
             *ordinal += 1;
             self.exact.push(fragment.exact_hash);
             self.renamed.push(fragment.renamed_hash);
@@ -200,9 +209,8 @@ impl FragmentTable {
         Ok(base)
     }
 
-    /// Appends a row for a copied run of statements of one file: `symbols_of_file` is where
-    /// that file's symbols start in the arena (the run's first statement's stream offset
-    /// minus its first token).
+    /// Appends a row for a copied run of statements (see [`RunRow`]); `ordinal` counts the
+    /// runs with the same Type-1 key before it in its file.
     pub fn push_run(&mut self, path: &[u8], run: RunRow, ordinal: u32) {
         self.ids.push(fragment_id(
             path,
@@ -234,8 +242,12 @@ impl FragmentTable {
 
     /// The row of every id, sorted by id, for looking rows up by id.
     pub fn id_index(&self) -> IdIndex {
-        let mut index: Vec<(FragmentId, u32)> =
-            self.ids.iter().enumerate().map(|(r, &id)| (id, r as u32)).collect();
+        let mut index: Vec<(FragmentId, u32)> = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(r, &id)| (id, r as u32))
+            .collect();
         index.sort_unstable();
         IdIndex(index)
     }

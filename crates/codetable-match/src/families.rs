@@ -3,7 +3,7 @@
 //! **Star clustering.** Classes are taken in order of how many fragments they reach
 //! (their own members plus their neighbours'), largest first; an untaken class becomes a
 //! family's centre and takes its untaken neighbours, unless a neighbour has a still-untaken
-//! better match (by more than [`BEST_MATCH_MARGIN`]), which it then stays for. Every member
+//! better match (by more than [`MatchConfig::best_match_margin`]), which it then stays for. Every member
 //! is verified against the centre's representative, so families never chain; a swarm of
 //! near copies that all verify against one another comes out as one family however large;
 //! and a function and its new version stay together rather than each joining a
@@ -15,6 +15,7 @@
 
 use codetable_fingerprint::hash::family_id;
 use codetable_fingerprint::{FragmentId, FragmentTable, NO_PARENT};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{Edge, ExactClasses, MatchConfig};
@@ -57,10 +58,6 @@ pub struct Family {
     pub subsumed: bool,
 }
 
-/// A class stays for a better untaken match when it beats the centre's by more than this
-/// (thousandths).
-pub const BEST_MATCH_MARGIN: u32 = 30;
-
 const UNTAKEN: u32 = u32::MAX;
 
 /// Stage 5: families from classes and edges, ordered by their first member's row.
@@ -68,10 +65,11 @@ pub fn families(
     table: &FragmentTable,
     classes: &ExactClasses,
     edges: &[Edge],
-    _config: &MatchConfig,
+    config: &MatchConfig,
 ) -> Vec<Family> {
     let index = table.id_index();
     let class_rows: Vec<Vec<u32>> = (0..classes.len())
+        .into_par_iter()
         .map(|c| {
             let mut rows: Vec<u32> = classes
                 .class(c)
@@ -88,11 +86,14 @@ pub fn families(
             class_of[r as usize] = c as u32;
         }
     }
-    let representative = |c: u32| -> u32 {
-        index
-            .row(classes.class(c as usize)[0])
-            .expect("class members are rows")
-    };
+    let representatives: Vec<u32> = (0..classes.len())
+        .map(|c| {
+            index
+                .row(classes.class(c)[0])
+                .expect("class members are rows")
+        })
+        .collect();
+    let representative = |c: u32| representatives[c as usize];
 
     // Neighbours of each class: (class, similarity, containment), best first.
     let mut neighbors: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); classes.len()];
@@ -101,7 +102,10 @@ pub fn families(
             continue;
         };
         let (ca, cb) = (class_of[a as usize], class_of[b as usize]);
-        let (la, lb) = (table.spans[a as usize].tokens(), table.spans[b as usize].tokens());
+        let (la, lb) = (
+            table.spans[a as usize].tokens(),
+            table.spans[b as usize].tokens(),
+        );
         let containment = crate::containment_milli(e.lcs, la, lb);
         neighbors[ca as usize].push((cb, e.similarity, containment));
         neighbors[cb as usize].push((ca, e.similarity, containment));
@@ -112,63 +116,141 @@ pub fn families(
 
     let size = |c: u32| class_rows[c as usize].len() as u64;
     let reach: Vec<u64> = (0..classes.len() as u32)
-        .map(|c| size(c) + neighbors[c as usize].iter().map(|&(n, ..)| size(n)).sum::<u64>())
-        .collect();
-    let mut order: Vec<u32> = (0..classes.len() as u32).collect();
-    order.sort_unstable_by_key(|&c| {
-        let r = representative(c) as usize;
-        (
-            std::cmp::Reverse(reach[c as usize]),
-            std::cmp::Reverse(table.spans[r].tokens()),
-            table.ids[r],
-        )
-    });
-
-    let overlaps = |members: &[u32], joining: &[u32]| {
-        joining.iter().any(|&j| {
-            members
-                .iter()
-                .any(|&m| table.spans[j as usize].overlaps(&table.spans[m as usize]))
+        .map(|c| {
+            size(c)
+                + neighbors[c as usize]
+                    .iter()
+                    .map(|&(n, ..)| size(n))
+                    .sum::<u64>()
         })
-    };
+        .collect();
+    let mut keyed: Vec<_> = (0..classes.len() as u32)
+        .map(|c| {
+            let r = representative(c) as usize;
+            (
+                std::cmp::Reverse(reach[c as usize]),
+                std::cmp::Reverse(table.spans[r].tokens()),
+                table.ids[r],
+                c,
+            )
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    let order: Vec<u32> = keyed.into_iter().map(|k| k.3).collect();
+
+    // Stars: each class's cluster, each cluster's centre and rows, and each class's
+    // similarity and containment to its centre (1000 for the centre).
     let mut cluster_of = vec![UNTAKEN; classes.len()];
-    let mut families = Vec::new();
+    let mut centres: Vec<u32> = Vec::new();
+    let mut rows: Vec<Vec<u32>> = Vec::new();
+    let mut to_centre = vec![(1000u32, 1000u32); classes.len()];
+    let mut occupancy: Vec<Occupied> = Vec::new();
     for &centre in &order {
         if cluster_of[centre as usize] != UNTAKEN {
             continue;
         }
-        let id = families.len() as u32;
+        let id = centres.len() as u32;
         cluster_of[centre as usize] = id;
         let mut members = class_rows[centre as usize].clone();
-        let mut joined = 0usize;
-        let (mut low, mut high, mut contained) = (1000u32, 0u32, 1000u32);
+        let mut occupied = Occupied::default();
+        occupied.add(table, &members);
         for &(n, similarity, containment) in &neighbors[centre as usize] {
             if cluster_of[n as usize] != UNTAKEN {
                 continue;
             }
-            // A better untaken match elsewhere keeps `n` for it.
-            let better = neighbors[n as usize]
-                .iter()
-                .find(|&&(m, ..)| m != centre && cluster_of[m as usize] == UNTAKEN)
-                .is_some_and(|&(_, s, _)| s > similarity + BEST_MATCH_MARGIN);
             // A fragment and one nested in it are never copies of each other.
-            if better || overlaps(&members, &class_rows[n as usize]) {
+            if occupied.overlaps(table, &class_rows[n as usize]) {
                 continue;
             }
             cluster_of[n as usize] = id;
+            to_centre[n as usize] = (similarity, containment);
             members.extend_from_slice(&class_rows[n as usize]);
-            joined += 1;
-            low = low.min(similarity);
-            high = high.max(similarity);
-            contained = contained.min(containment);
+            occupied.add(table, &class_rows[n as usize]);
         }
+        centres.push(centre);
+        rows.push(members);
+        occupancy.push(occupied);
+    }
+    let mut joined: Vec<usize> = rows.iter().map(|_| 0).collect();
+    for (c, &k) in cluster_of.iter().enumerate() {
+        joined[k as usize] += (centres[k as usize] != c as u32) as usize;
+    }
+
+    // Best matches brought together: a class that is not a centre of others joins the
+    // family of its best match when it verifies against that family's centre and is more
+    // alike its best match than its own centre.
+    let mut verifier = crate::Verifier::default();
+    for &x in &order {
+        let own = cluster_of[x as usize] as usize;
+        if centres[own] == x && joined[own] > 0 {
+            continue;
+        }
+        let Some(&(y, best, _)) = neighbors[x as usize].first() else {
+            continue;
+        };
+        let target = cluster_of[y as usize] as usize;
+        let own_similarity = if centres[own] == x {
+            0
+        } else {
+            to_centre[x as usize].0
+        };
+        if target == own || best <= own_similarity {
+            continue;
+        }
+        let centre = centres[target];
+        let link = match neighbors[x as usize].iter().find(|&&(n, ..)| n == centre) {
+            Some(&(_, s, c)) => Some((s, c)),
+            None => {
+                let (a, b) = (representative(centre), representative(x));
+                let (sa, sb) = (table.stream(a), table.stream(b));
+                let (la, lb) = (sa.len() as u32, sb.len() as u32);
+                verifier
+                    .lcs_at_least(a, sa, sb, crate::needed_lcs(la, lb, config))
+                    .map(|lcs| {
+                        (
+                            crate::similarity_milli(lcs, la, lb),
+                            crate::containment_milli(lcs, la, lb),
+                        )
+                    })
+            }
+        };
+        let Some(link) = link else {
+            continue;
+        };
+        if occupancy[target].overlaps(table, &class_rows[x as usize]) {
+            continue;
+        }
+        rows[own].retain(|r| class_of[*r as usize] != x);
+        occupancy[own].remove(table, &class_rows[x as usize]);
+        occupancy[target].add(table, &class_rows[x as usize]);
+        if centres[own] != x {
+            joined[own] -= 1;
+        }
+        rows[target].extend_from_slice(&class_rows[x as usize]);
+        joined[target] += 1;
+        cluster_of[x as usize] = target as u32;
+        to_centre[x as usize] = link;
+    }
+
+    let mut families: Vec<Family> = Vec::new();
+    for (k, mut members) in rows.into_iter().enumerate() {
         if members.len() < 2 {
-            families.push(None);
             continue;
         }
         members.sort_unstable();
-        let exact_pair = class_rows[centre as usize].len() > 1;
-        let clone_type = if joined > 0 {
+        let centre = centres[k];
+        let mut member_classes: Vec<u32> = members.iter().map(|&r| class_of[r as usize]).collect();
+        member_classes.dedup();
+        let others = member_classes.iter().filter(|&&c| c != centre);
+        let (mut low, mut high, mut contained) = (1000u32, 0u32, 1000u32);
+        for &c in others.clone() {
+            let (s, k) = to_centre[c as usize];
+            low = low.min(s);
+            high = high.max(s);
+            contained = contained.min(k);
+        }
+        let near = others.count() > 0;
+        let clone_type = if near {
             CloneType::Type3
         } else if members
             .iter()
@@ -178,38 +260,71 @@ pub fn families(
         } else {
             CloneType::Type2
         };
-        let (similarity_min, similarity_max, containment_min) = if joined == 0 {
-            (1000, 1000, 1000)
-        } else {
+        let exact_pair = class_rows[centre as usize].len() > 1;
+        let (similarity_min, similarity_max, containment_min) = if near {
             (low, if exact_pair { 1000 } else { high }, contained)
+        } else {
+            (1000, 1000, 1000)
         };
-        families.push(Some((
-            members,
-            representative(centre),
+        families.push(Family {
+            id: family_id(members.iter().map(|&m| table.ids[m as usize])),
+            members: members.iter().map(|&m| table.ids[m as usize]).collect(),
+            representative: table.ids[representative(centre) as usize],
             clone_type,
             similarity_min,
             similarity_max,
             containment_min,
-        )));
-    }
-    let mut families: Vec<Family> = families
-        .into_iter()
-        .flatten()
-        .map(|(members, rep, clone_type, low, high, contained)| Family {
-            id: family_id(members.iter().map(|&m| table.ids[m as usize])),
-            members: members.iter().map(|&m| table.ids[m as usize]).collect(),
-            representative: table.ids[rep as usize],
-            clone_type,
-            similarity_min: low,
-            similarity_max: high,
-            containment_min: contained,
             within: None,
             subsumed: false,
-        })
-        .collect();
+        });
+    }
     families.sort_by_key(|f| index.row(f.members[0]));
     link_nesting(table, &index, &mut families);
     families
+}
+
+/// The token ranges a cluster holds, by file, for telling whether a class joining it
+/// overlaps a member (a fragment and one nested in it are never copies of each other).
+#[derive(Default)]
+struct Occupied(Vec<(u32, u32, u32)>);
+
+impl Occupied {
+    fn add(&mut self, table: &FragmentTable, rows: &[u32]) {
+        let spans = rows.iter().map(|&r| {
+            let s = &table.spans[r as usize];
+            (s.file, s.first_token, s.end_token)
+        });
+        if rows.len() > 8 {
+            self.0.extend(spans);
+            self.0.sort_unstable();
+        } else {
+            for span in spans {
+                let at = self.0.partition_point(|&x| x < span);
+                self.0.insert(at, span);
+            }
+        }
+    }
+
+    fn remove(&mut self, table: &FragmentTable, rows: &[u32]) {
+        for &r in rows {
+            let s = &table.spans[r as usize];
+            let span = (s.file, s.first_token, s.end_token);
+            if let Ok(at) = self.0.binary_search(&span) {
+                self.0.remove(at);
+            }
+        }
+    }
+
+    fn overlaps(&self, table: &FragmentTable, rows: &[u32]) -> bool {
+        rows.iter().any(|&r| {
+            let s = &table.spans[r as usize];
+            let at = self.0.partition_point(|&(f, ..)| f < s.file);
+            self.0[at..]
+                .iter()
+                .take_while(|&&(f, ..)| f == s.file)
+                .any(|&(_, first, end)| first < s.end_token && s.first_token < end)
+        })
+    }
 }
 
 /// Sets `within` and `subsumed`: the nearest family that holds each instance of a family

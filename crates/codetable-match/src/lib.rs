@@ -51,7 +51,7 @@ mod runs;
 mod verify;
 
 pub use families::{CloneType, Family, families};
-pub use near::{Candidate, candidates};
+pub use near::{Candidate, candidates, near_edges};
 pub use runs::{RunConfig, RunFile, statement_runs};
 pub use verify::{
     Edge, Verifier, containment_milli, fragment_lcs, lcs_len, needed_lcs, required_lcs,
@@ -126,25 +126,17 @@ pub struct MatchStats {
 
 /// Stages 2–5 on one table.
 pub fn find_families(table: &FragmentTable, config: &MatchConfig) -> (Vec<Family>, MatchStats) {
-    let t0 = std::time::Instant::now();
     let classes = exact_classes(table);
-    let t1 = std::time::Instant::now();
     let (pairs, edges) = if config.near_miss {
-        let pairs = candidates(table, &classes, config);
-        let t2 = std::time::Instant::now();
-        let edges = verify(table, &pairs, config);
-        eprintln!("TRACE classes {:?} candidates {:?} verify {:?}", t1 - t0, t2 - t1, t2.elapsed());
-        (pairs.len(), edges)
+        near_edges(table, &classes, config)
     } else {
         (0, Vec::new())
     };
-    let t3 = std::time::Instant::now();
     let families = families(table, &classes, &edges, config);
-    eprintln!("TRACE families {:?}", t3.elapsed());
     let stats = MatchStats {
         fragments: table.len() as u64,
         exact_classes: classes.len() as u64,
-        candidate_pairs: pairs as u64,
+        candidate_pairs: pairs,
         verified_pairs: edges.len() as u64,
         subsumed_families: families.iter().filter(|f| f.subsumed).count() as u64,
     };
@@ -169,27 +161,27 @@ pub struct MatchConfig {
     /// Minimum number of agreeing sketch bins (of 64) before a pair of similar lengths is
     /// verified; pairs of unequal lengths need less ([`MatchConfig::agreement_needed`]).
     pub min_agreement: u32,
+    /// The most a fragment's threshold is raised for being small (thousandths; see
+    /// [`MatchConfig::threshold`]). Default 50.
+    pub small_penalty: u32,
+    /// The shorter fragment of an extended copy has at least this many tokens (default 100).
+    pub contained_min_tokens: u32,
 }
 
 impl MatchConfig {
     /// Fragments of at least this many tokens are held to `min_similarity` alone.
     pub const SMALL_FRAGMENT: u32 = 150;
-    /// The most a small fragment's threshold is raised (thousandths).
-    pub const SMALL_PENALTY: u32 = 100;
-    /// The shorter fragment of an extended copy has at least this many tokens.
-    pub const CONTAINED_MIN_TOKENS: u32 = 100;
     /// The longer fragment of an extended copy has at most this many times the tokens.
     pub const CONTAINED_MAX_RATIO: u32 = 3;
 
     /// The similarity (thousandths) a pair needs when its shorter fragment has `tokens`
     /// tokens: `min_similarity` from [`SMALL_FRAGMENT`](Self::SMALL_FRAGMENT) tokens up,
-    /// one thousandth more per token below, by up to
-    /// [`SMALL_PENALTY`](Self::SMALL_PENALTY). Short token streams agree by chance far more
+    /// one thousandth more per token below, by up to `small_penalty`. Short token streams agree by chance far more
     /// often than long ones: on the kernel's `fs/`, most near-miss pairs of unrelated code
     /// were 50–70-token blocks at 0.70–0.73.
     pub fn threshold(&self, tokens: u32) -> u32 {
         let shortfall = Self::SMALL_FRAGMENT.saturating_sub(tokens);
-        (self.min_similarity + shortfall.min(Self::SMALL_PENALTY)).min(1000)
+        (self.min_similarity + shortfall.min(self.small_penalty)).min(1000)
     }
 
     /// How many times longer than `shorter` tokens a partner may be and still pass.
@@ -197,7 +189,7 @@ impl MatchConfig {
         let t = self.threshold(shorter).max(1) as u64;
         // Dice can reach t only if longer ≤ shorter·(2000 − t)/t.
         let dice = (shorter as u64 * (2000 - t) / t) as u32;
-        if shorter >= Self::CONTAINED_MIN_TOKENS && self.min_containment <= 1000 {
+        if shorter >= self.contained_min_tokens && self.min_containment <= 1000 {
             dice.max(shorter.saturating_mul(Self::CONTAINED_MAX_RATIO))
         } else {
             dice
@@ -215,13 +207,14 @@ impl MatchConfig {
 
 impl Default for MatchConfig {
     fn default() -> Self {
-        let env = |k: &str, d: u32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
         MatchConfig {
             min_similarity: 700,
-            min_containment: env("CT_CONTAIN", 900),
+            min_containment: 900,
             near_miss: true,
-            rows_per_band: env("CT_ROWS", 2) as usize,
-            min_agreement: env("CT_AGREE", 28),
+            rows_per_band: 2,
+            min_agreement: 28,
+            small_penalty: 50,
+            contained_min_tokens: 100,
         }
     }
 }

@@ -12,16 +12,27 @@
 //! one at a time, and a pair is emitted only from the first band it shares, so no pair is
 //! produced twice and memory stays at one band's keys.
 
-use codetable_fingerprint::{UNBANDED, FragmentId, FragmentKind, FragmentTable, SKETCH_BINS, Sketch};
+use codetable_fingerprint::{
+    FragmentId, FragmentKind, FragmentTable, SKETCH_BINS, Sketch, UNBANDED,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{ExactClasses, MatchConfig};
+use crate::{Edge, ExactClasses, MatchConfig, Verifier};
 
 /// A pair of fragments to verify, `a < b`.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, bytemuck::Pod, bytemuck::Zeroable,
-    Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+    Serialize,
+    Deserialize,
 )]
 #[repr(C)]
 pub struct Candidate {
@@ -35,100 +46,136 @@ pub fn candidates(
     classes: &ExactClasses,
     config: &MatchConfig,
 ) -> Vec<Candidate> {
-    let index = table.id_index();
-    let representatives: Vec<u32> = (0..classes.len())
-        .filter_map(|c| index.row(classes.class(c)[0]))
-        .filter(|&r| !table.kinds[r as usize].is(FragmentKind::STATEMENT_RUN))
-        .filter(|&r| table.spans[r as usize].tokens() >= std::env::var("CT_MINLEN").ok().and_then(|v| v.parse().ok()).unwrap_or(0))
-        .collect();
-    let rows = config.rows_per_band.clamp(1, SKETCH_BINS);
-    let bands = SKETCH_BINS / rows;
-
-    let mut pairs: Vec<Candidate> = (0..bands)
+    let representatives = representatives(table, classes);
+    let mut pairs: Vec<Candidate> = (0..bands(config))
         .into_par_iter()
         .flat_map_iter(|band| {
-            // (bucket key, length, row): a bucket holds one band value of one group.
-            let mut keyed: Vec<(u32, u32, u32)> = representatives
-                .iter()
-                .filter(|&&r| is_banded(&table.sketches[r as usize], band, rows))
-                .map(|&r| {
-                    let bins = band_of(&table.sketches[r as usize], band, rows);
-                    let seed = (table.kinds[r as usize].group as u64) << 32 | band as u64;
-                    let key = bins.iter().fold(seed, |acc, &v| {
-                        (acc ^ v as u64)
-                            .wrapping_mul(0x9fb2_1c65_1e98_df25)
-                            .rotate_left(29)
-                    });
-                    (key as u32 ^ (key >> 32) as u32, table.spans[r as usize].tokens(), r)
-                })
-                .collect();
-            keyed.sort_unstable();
-            let mut out = Vec::new();
-            let mut scanned = 0u64;
-            for bucket in keyed.chunk_by(|x, y| x.0 == y.0) {
-                for (k, &(_, len, a)) in bucket.iter().enumerate() {
-                    let longest = config.max_length(len);
-                    for &(_, other, b) in &bucket[k + 1..] {
-                        if other > longest {
-                            break;
-                        }
-                        scanned += 1;
-                        if is_candidate(table, config, band, rows, a, b, len, other) {
-                            let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
-                            out.push(Candidate {
-                                a: ia.min(ib),
-                                b: ia.max(ib),
-                            });
-                        }
+            band_pairs(table, &representatives, config, band)
+                .into_iter()
+                .map(|(a, b)| {
+                    let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
+                    Candidate {
+                        a: ia.min(ib),
+                        b: ia.max(ib),
                     }
-                }
-            }
-            SCANNED.fetch_add(scanned, std::sync::atomic::Ordering::Relaxed);
-            out
+                })
         })
         .collect();
     pairs.par_sort_unstable();
-    eprintln!("TRACE scanned {} kept {}", SCANNED.load(std::sync::atomic::Ordering::Relaxed), pairs.len());
     pairs
 }
 
-/// Whether rows `a` and `b`, met in `band`'s bucket, are a candidate first met there.
-#[allow(clippy::too_many_arguments)]
-fn is_candidate(
+/// [`candidates`] and [`verify`](crate::verify()) in one pass, band by band, so that
+/// candidates are never all held at once: the number of candidates and the edges, sorted.
+pub fn near_edges(
     table: &FragmentTable,
+    classes: &ExactClasses,
+    config: &MatchConfig,
+) -> (u64, Vec<Edge>) {
+    let representatives = representatives(table, classes);
+    let (counts, edges): (Vec<u64>, Vec<Vec<Edge>>) = (0..bands(config))
+        .into_par_iter()
+        .map_init(Verifier::default, |verifier, band| {
+            let pairs = band_pairs(table, &representatives, config, band);
+            let edges = pairs
+                .iter()
+                .filter_map(|&(a, b)| crate::verify::verify_pair(table, verifier, a, b, config))
+                .collect();
+            (pairs.len() as u64, edges)
+        })
+        .unzip();
+    let mut edges: Vec<Edge> = edges.into_iter().flatten().collect();
+    edges.par_sort_unstable();
+    (counts.iter().sum(), edges)
+}
+
+fn bands(config: &MatchConfig) -> usize {
+    SKETCH_BINS / config.rows_per_band.clamp(1, SKETCH_BINS)
+}
+
+/// The rows that represent classes in near-miss matching.
+fn representatives(table: &FragmentTable, classes: &ExactClasses) -> Vec<u32> {
+    let index = table.id_index();
+    (0..classes.len())
+        .filter_map(|c| index.row(classes.class(c)[0]))
+        .filter(|&r| !table.kinds[r as usize].is(FragmentKind::STATEMENT_RUN))
+        .collect()
+}
+
+/// The candidate pairs (rows, `a < b`) first met in `band`, sorted.
+fn band_pairs(
+    table: &FragmentTable,
+    representatives: &[u32],
     config: &MatchConfig,
     band: usize,
-    rows: usize,
-    a: u32,
-    b: u32,
-    len_a: u32,
-    len_b: u32,
-) -> bool {
-    let (a, b) = (a as usize, b as usize);
-    let (sa, sb) = (&table.sketches[a], &table.sketches[b]);
-    // Same band value and group (the bucket key may collide), and no earlier band shared.
-    if table.kinds[a].group != table.kinds[b].group
-        || band_of(sa, band, rows) != band_of(sb, band, rows)
-    {
-        return false;
+) -> Vec<(u32, u32)> {
+    let rows = config.rows_per_band.clamp(1, SKETCH_BINS);
+    // (bucket key, length, row): a bucket holds one band value of one group.
+    let mut keyed: Vec<(u32, u32, u32)> = representatives
+        .iter()
+        .filter(|&&r| is_banded(&table.sketches[r as usize], band, rows))
+        .map(|&r| {
+            let bins = band_of(&table.sketches[r as usize], band, rows);
+            let seed = (table.kinds[r as usize].group as u64) << 32 | band as u64;
+            let key = bins.iter().fold(seed, |acc, &v| {
+                (acc ^ v as u64)
+                    .wrapping_mul(0x9fb2_1c65_1e98_df25)
+                    .rotate_left(29)
+            });
+            (
+                key as u32 ^ (key >> 32) as u32,
+                table.spans[r as usize].tokens(),
+                r,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut out = Vec::new();
+    // The bucket's sketches side by side: pairs are scanned from memory in order.
+    let mut local: Vec<Sketch> = Vec::new();
+    for bucket in keyed.chunk_by(|x, y| x.0 == y.0) {
+        if bucket.len() < 2 {
+            continue;
+        }
+        local.clear();
+        local.extend(bucket.iter().map(|&(_, _, r)| table.sketches[r as usize]));
+        for (k, &(_, len, a)) in bucket.iter().enumerate() {
+            let longest = config.max_length(len);
+            let sa = &local[k];
+            for (j, &(_, other, b)) in bucket.iter().enumerate().skip(k + 1) {
+                if other > longest {
+                    break;
+                }
+                let sb = &local[j];
+                // The bucket key may collide; the pair must share this band and group, and
+                // no earlier band.
+                if sa.agreement(sb) < config.agreement_needed(len, other)
+                    || band_of(sa, band, rows) != band_of(sb, band, rows)
+                    || (0..band).any(|e| {
+                        band_of(sa, e, rows) == band_of(sb, e, rows)
+                            && is_banded(sa, e, rows)
+                            && is_banded(sb, e, rows)
+                    })
+                    || table.kinds[a as usize].group != table.kinds[b as usize].group
+                    || table.spans[a as usize].overlaps(&table.spans[b as usize])
+                {
+                    continue;
+                }
+                out.push((a.min(b), a.max(b)));
+            }
+        }
     }
-    if (0..band).any(|e| {
-        is_banded(sa, e, rows) && is_banded(sb, e, rows) && band_of(sa, e, rows) == band_of(sb, e, rows)
-    }) {
-        return false;
-    }
-    let (shorter, longer) = (len_a.min(len_b), len_a.max(len_b));
-    table.sketches[a].agreement(&table.sketches[b]) >= config.agreement_needed(shorter, longer)
-        && !table.spans[a].overlaps(&table.spans[b])
+    out.sort_unstable();
+    out
 }
 
 fn band_of(sketch: &Sketch, band: usize, rows: usize) -> &[u32] {
     &sketch.0[band * rows..(band + 1) * rows]
 }
 
-pub static SCANNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 /// Whether a band of the sketch has a gram of its own in every bin (see [`UNBANDED`]).
 fn is_banded(sketch: &Sketch, band: usize, rows: usize) -> bool {
-    band_of(sketch, band, rows).iter().all(|&v| v & UNBANDED == 0)
+    band_of(sketch, band, rows)
+        .iter()
+        .all(|&v| v & UNBANDED == 0)
 }

@@ -26,11 +26,7 @@ pub struct RunConfig {
 /// Finds copied statement runs among `table.statements` and appends one row per copy.
 /// `files[i]` names file `i`: its path, comparison group, where its symbols start in the
 /// arena and its rows. Returns how many rows were added.
-pub fn statement_runs(
-    table: &mut FragmentTable,
-    files: &[RunFile],
-    config: &RunConfig,
-) -> usize {
+pub fn statement_runs(table: &mut FragmentTable, files: &[RunFile], config: &RunConfig) -> usize {
     let statements = &table.statements;
     // Bodies: ranges of statements sharing (file, body).
     let bodies: Vec<(usize, usize)> = {
@@ -108,7 +104,10 @@ pub fn statement_runs(
                 eb += 1;
             }
             let span = |first: u32, last: u32| {
-                let (s, e) = (&statements[first as usize].span, &statements[last as usize].span);
+                let (s, e) = (
+                    &statements[first as usize].span,
+                    &statements[last as usize].span,
+                );
                 Span {
                     end_token: e.end_token,
                     end_byte: e.end_byte,

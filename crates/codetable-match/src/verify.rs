@@ -15,8 +15,17 @@ use crate::{Candidate, MatchConfig};
 /// common subsequence of their streams. `similarity` is [`similarity_milli`] of `lcs`
 /// and the two lengths, kept for ordering and display.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, bytemuck::Pod, bytemuck::Zeroable,
-    Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+    Serialize,
+    Deserialize,
 )]
 #[repr(C)]
 pub struct Edge {
@@ -53,16 +62,36 @@ pub fn containment_milli(lcs: u32, len_a: u32, len_b: u32) -> u32 {
 
 /// The LCS a pair needs to be an edge under `config`: Dice similarity at
 /// [`MatchConfig::threshold`], or, for an extended copy (the shorter at least
-/// [`MatchConfig::CONTAINED_MIN_TOKENS`] long), containment at
+/// `contained_min_tokens` long), containment at
 /// [`MatchConfig::min_containment`], whichever asks less.
 pub fn needed_lcs(len_a: u32, len_b: u32, config: &MatchConfig) -> u32 {
     let shorter = len_a.min(len_b);
     let dice = required_lcs(len_a, len_b, config.threshold(shorter));
-    if shorter < MatchConfig::CONTAINED_MIN_TOKENS || config.min_containment > 1000 {
+    if shorter < config.contained_min_tokens || config.min_containment > 1000 {
         return dice;
     }
     let contained = (shorter as u64 * config.min_containment as u64).div_ceil(1000) as u32;
     dice.min(contained)
+}
+
+/// Rows `a` and `b` as an edge when their LCS reaches [`needed_lcs`].
+pub(crate) fn verify_pair(
+    table: &FragmentTable,
+    verifier: &mut Verifier,
+    a: u32,
+    b: u32,
+    config: &MatchConfig,
+) -> Option<Edge> {
+    let (sa, sb) = (table.stream(a), table.stream(b));
+    let (la, lb) = (sa.len() as u32, sb.len() as u32);
+    let lcs = verifier.lcs_at_least(a, sa, sb, needed_lcs(la, lb, config))?;
+    let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
+    Some(Edge {
+        a: ia.min(ib),
+        b: ia.max(ib),
+        lcs,
+        similarity: similarity_milli(lcs, la, lb),
+    })
 }
 
 /// Length of the longest common subsequence of `a` and `b`.
@@ -94,16 +123,7 @@ pub fn verify(table: &FragmentTable, candidates: &[Candidate], config: &MatchCon
     let mut edges: Vec<Edge> = rows
         .into_par_iter()
         .map_init(Verifier::default, |verifier, (a, b)| {
-            let (sa, sb) = (table.stream(a), table.stream(b));
-            let (la, lb) = (sa.len() as u32, sb.len() as u32);
-            let lcs = verifier.lcs_at_least(a, sa, sb, needed_lcs(la, lb, config))?;
-            let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
-            Some(Edge {
-                a: ia.min(ib),
-                b: ia.max(ib),
-                lcs,
-                similarity: similarity_milli(lcs, la, lb),
-            })
+            verify_pair(table, verifier, a, b, config)
         })
         .flatten()
         .collect();

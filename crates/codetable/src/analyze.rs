@@ -56,47 +56,47 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let (files, mut skipped) = walk(options)?;
     let walked = Instant::now();
 
-    let outcomes: Vec<Outcome> = files
-        .par_iter()
-        .map_init(
-            || FileWorker::new(options),
-            |worker, file| worker.analyze_guarded(file, options),
-        )
-        .collect();
-    let mut analyzed = Vec::with_capacity(outcomes.len());
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Analyzed(file) => analyzed.push(*file),
-            Outcome::Skipped(skip) => skipped.push(skip),
-            Outcome::Filtered => {}
+    // Files are analysed in parallel a chunk at a time and their fingerprints moved into
+    // one table in path order, so the fingerprints of all files are never held beside it.
+    let mut analyzed = Vec::new();
+    let mut table = FragmentTable::default();
+    let mut run_files = Vec::new();
+    for chunk in files.chunks(FILES_PER_CHUNK) {
+        let outcomes: Vec<Outcome> = chunk
+            .par_iter()
+            .map_init(
+                || FileWorker::new(options),
+                |worker, file| worker.analyze_guarded(file, options),
+            )
+            .collect();
+        for outcome in outcomes {
+            let mut file = match outcome {
+                Outcome::Analyzed(file) => file,
+                Outcome::Skipped(skip) => {
+                    skipped.push(skip);
+                    continue;
+                }
+                Outcome::Filtered => continue,
+            };
+            let f = analyzed.len() as u32;
+            let symbols_at = table.symbols.len() as u32;
+            let group = file.language.family() as u16;
+            let first = table
+                .push_file(f, &file.relative, group, &file.fingerprint)
+                .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
+            run_files.push(RunFile {
+                path: file.relative.clone(),
+                group,
+                symbols_at,
+                rows: (first, table.len() as u32),
+            });
+            // The table holds what matching needs.
+            file.fingerprint = FileFingerprint::default();
+            analyzed.push(*file);
         }
     }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let parsed = Instant::now();
-
-    // Every fragment of every file, in (path, position) order, as one table.
-    let mut table = FragmentTable::default();
-    let mut run_files = Vec::with_capacity(analyzed.len());
-    let total_symbols: usize = analyzed
-        .iter()
-        .map(|f| f.fingerprint.symbols.len() + f.fingerprint.content.len())
-        .sum();
-    table.symbols.reserve_exact(total_symbols);
-    for (f, file) in analyzed.iter_mut().enumerate() {
-        let symbols_at = table.symbols.len() as u32;
-        let group = file.language.family() as u16;
-        let first = table
-            .push_file(f as u32, &file.relative, group, &file.fingerprint)
-            .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
-        run_files.push(RunFile {
-            path: file.relative.clone(),
-            group,
-            symbols_at,
-            rows: (first, table.len() as u32),
-        });
-        // The table holds what matching needs; the rest is released as it goes.
-        file.fingerprint = FileFingerprint::default();
-    }
     let runs = if options.statement_runs {
         let config = RunConfig {
             min_tokens: options.fingerprint.min_tokens,
@@ -292,6 +292,9 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     };
     Ok(report)
 }
+
+/// Files analysed in parallel before their fingerprints join the table.
+const FILES_PER_CHUNK: usize = 512;
 
 /// One worker thread's parser and fingerprinter, reused from file to file.
 struct FileWorker {

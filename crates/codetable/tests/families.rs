@@ -74,7 +74,11 @@ fn near_copies_form_one_family_however_many() {
             .filter(|f| f.category == "function")
             .collect();
         let sizes: Vec<usize> = functions.iter().map(|f| f.instances.len()).collect();
-        assert_eq!(sizes, [n], "{n} near copies gave function families of {sizes:?}");
+        assert_eq!(
+            sizes,
+            [n],
+            "{n} near copies gave function families of {sizes:?}"
+        );
         assert_eq!(functions[0].clone_type, "T3");
         assert!(!functions[0].subsumed);
     }
