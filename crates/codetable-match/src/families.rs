@@ -76,6 +76,18 @@ pub fn families(
                 .iter()
                 .filter_map(|&id| index.row(id))
                 .collect();
+            // Copies never overlap: of overlapping members (a statement shape repeated
+            // along one body aligns with itself shifted), the representative (listed
+            // first) and then the earliest stay.
+            rows[1..].sort_unstable();
+            let mut occupied = Occupied::default();
+            rows.retain(|&r| {
+                let free = !occupied.overlaps(table, &[r]);
+                if free {
+                    occupied.add(table, &[r]);
+                }
+                free
+            });
             rows.sort_unstable();
             rows
         })

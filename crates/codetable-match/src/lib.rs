@@ -152,7 +152,7 @@ pub struct MatchConfig {
     pub min_similarity: u32,
     /// Minimum containment (thousandths of the shorter stream found in the longer) that
     /// makes an extended copy a near-miss pair even when its Dice similarity is too low
-    /// (a function that grew 1.5–3× between releases). Above 1000 turns it off. Default 900.
+    /// (a function that grew up to twice its length between releases). Above 1000 turns it off. Default 900.
     pub min_containment: u32,
     /// Whether to look for near-miss (Type-3) clones at all.
     pub near_miss: bool,
@@ -172,7 +172,7 @@ impl MatchConfig {
     /// Fragments of at least this many tokens are held to `min_similarity` alone.
     pub const SMALL_FRAGMENT: u32 = 150;
     /// The longer fragment of an extended copy has at most this many times the tokens.
-    pub const CONTAINED_MAX_RATIO: u32 = 3;
+    pub const CONTAINED_MAX_RATIO: u32 = 2;
 
     /// The similarity (thousandths) a pair needs when its shorter fragment has `tokens`
     /// tokens: `min_similarity` from [`SMALL_FRAGMENT`](Self::SMALL_FRAGMENT) tokens up,

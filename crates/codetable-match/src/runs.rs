@@ -80,10 +80,39 @@ pub fn statement_runs(table: &mut FragmentTable, files: &[RunFile], config: &Run
         starts
     };
 
-    // Seeds: consecutive windows of one key; a run's start only.
+    // Seeds: pairs of windows of one key (every pair in a small group; in a large one, each
+    // window with the next window of another body) where a run starts: their previous
+    // statements differ.
+    let body_of = |w: &(u64, u32, u32)| {
+        let s = &statements[w.1 as usize];
+        (s.span.file, s.body)
+    };
     let seeds: Vec<(u32, u32)> = windows
         .chunk_by(|x, y| x.0 == y.0)
-        .flat_map(|group| group.windows(2).map(|w| (w[0].1, w[1].1)))
+        .flat_map(|group| {
+            let mut pairs = Vec::new();
+            if group.len() <= ALL_PAIRS_UP_TO {
+                for (k, x) in group.iter().enumerate() {
+                    pairs.extend(group[k + 1..].iter().map(|y| (x.1, y.1)));
+                }
+            } else {
+                // next[k]: the first window after k in another body.
+                let mut next = vec![usize::MAX; group.len()];
+                for k in (0..group.len().saturating_sub(1)).rev() {
+                    next[k] = if body_of(&group[k + 1]) != body_of(&group[k]) {
+                        k + 1
+                    } else {
+                        next[k + 1]
+                    };
+                }
+                pairs.extend(
+                    (0..group.len())
+                        .filter(|&k| next[k] != usize::MAX)
+                        .map(|k| (group[k].1, group[next[k]].1)),
+                );
+            }
+            pairs
+        })
         .filter(|&(a, b)| {
             let (a, b) = (a as usize, b as usize);
             let previous_agree = a > body_start[a] as usize
@@ -92,9 +121,9 @@ pub fn statement_runs(table: &mut FragmentTable, files: &[RunFile], config: &Run
             !previous_agree
         })
         .collect();
-    let mut runs: Vec<(u32, u32)> = seeds
+    let pairs: Vec<((u32, u32), (u32, u32))> = seeds
         .par_iter()
-        .flat_map_iter(|&(a, b)| {
+        .filter_map(|&(a, b)| {
             let (mut ea, mut eb) = (a, b);
             while ea + 1 < body_end[a as usize]
                 && eb + 1 < body_end[b as usize]
@@ -127,11 +156,10 @@ pub fn statement_runs(table: &mut FragmentTable, files: &[RunFile], config: &Run
                 out
             };
             let verified = !sa.overlaps(&sb) && stream(&sa) == stream(&sb);
-            verified.then_some([(a, ea), (b, eb)]).into_iter().flatten()
+            verified.then_some(((a, ea), (b, eb)))
         })
         .collect();
-    runs.par_sort_unstable();
-    runs.dedup();
+    let runs = maximal(pairs, statements);
 
     let mut rows = Vec::with_capacity(runs.len());
     for (first, last) in runs {
@@ -174,6 +202,47 @@ pub fn statement_runs(table: &mut FragmentTable, files: &[RunFile], config: &Run
             .all(|k| k.is(FragmentKind::STATEMENT_RUN))
     );
     added
+}
+
+/// Window groups up to this size pair every two windows; larger ones (a statement shape
+/// repeated all over a tree, or one run whose statements all look alike) pair each window
+/// with the next one elsewhere only.
+const ALL_PAIRS_UP_TO: usize = 16;
+
+/// The statement ranges of runs, without the pairs that only repeat a longer pair shifted
+/// (statements that all look alike align at every offset): a pair is dropped when another
+/// pair of the same two bodies holds both its sides.
+fn maximal(
+    mut pairs: Vec<((u32, u32), (u32, u32))>,
+    statements: &[codetable_fingerprint::StatementRecord],
+) -> Vec<(u32, u32)> {
+    let body = |s: u32| {
+        let r = &statements[s as usize];
+        (r.span.file, r.body)
+    };
+    // Same bodies together, longest first.
+    pairs.sort_unstable_by_key(|&((a, ea), (b, _))| (body(a), body(b), std::cmp::Reverse(ea - a), a, b));
+    let mut kept: Vec<((u32, u32), (u32, u32))> = Vec::new();
+    let mut group_start = 0;
+    for pair in pairs {
+        let ((a, ea), (b, eb)) = pair;
+        if kept
+            .get(group_start)
+            .is_some_and(|&((x, _), (y, _))| (body(x), body(y)) != (body(a), body(b)))
+        {
+            group_start = kept.len();
+        }
+        let inside = kept[group_start..]
+            .iter()
+            .any(|&((x, ex), (y, ey))| x <= a && ea <= ex && y <= b && eb <= ey);
+        if !inside {
+            kept.push(pair);
+        }
+    }
+    let mut runs: Vec<(u32, u32)> = kept.into_iter().flat_map(|(p, q)| [p, q]).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    runs
 }
 
 /// What [`statement_runs`] needs to know of a file.

