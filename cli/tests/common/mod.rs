@@ -49,11 +49,14 @@ pub fn skip_reason<'a>(report: &'a Value, path: &str) -> Option<&'a str> {
         .map(|s| s["reason"].as_str().unwrap())
 }
 
+/// The paths of each family's instances, for the families that stand alone (not subsumed
+/// by a larger copy).
 pub fn family_paths(report: &Value) -> Vec<Vec<String>> {
     report["families"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|f| f["subsumed"] == false)
         .map(|f| {
             f["instances"]
                 .as_array()

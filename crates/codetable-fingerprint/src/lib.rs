@@ -322,8 +322,8 @@ impl Fingerprinter {
             source,
             config,
             &mut self.statements,
-            verbatim,
-            abstracted,
+            (verbatim, abstracted),
+            &self.tallies,
         );
         Ok(FileFingerprint {
             symbols,
@@ -371,8 +371,8 @@ fn statement_records(
     source: &[u8],
     config: &FingerprintConfig,
     found: &mut [(u32, usize)],
-    verbatim: &[u64],
-    abstracted: &[u64],
+    (verbatim, abstracted): (&[u64], &[u64]),
+    tallies: &[Tally],
 ) -> Vec<StatementRecord> {
     // Group by body, keeping source order inside each (the sort is stable).
     found.sort_by_key(|&(body, _)| body);
@@ -388,11 +388,20 @@ fn statement_records(
         out.extend(group.iter().map(|&(body, n)| {
             let node = &tree.nodes[n];
             let (first, end) = (node.first_token as usize, node.end_token as usize);
+            let exact = key_of_u64s(&verbatim[first..end], TYPE1_SEED).lo as u32;
+            // A table row (`case 200: return "OK";`) is compared by content, as
+            // declarative fragments are.
+            let inside = tallies[end].minus(tallies[first]);
+            let renamed = if inside.identifiers <= inside.literals {
+                exact
+            } else {
+                key_of_u64s(&abstracted[first..end], TYPE2_SEED).lo as u32
+            };
             StatementRecord {
                 span: span_of(tree, source, node.first_token, node.end_token, 0),
                 body,
-                exact: key_of_u64s(&verbatim[first..end], TYPE1_SEED).lo as u32,
-                renamed: key_of_u64s(&abstracted[first..end], TYPE2_SEED).lo as u32,
+                exact,
+                renamed,
             }
         }));
     }

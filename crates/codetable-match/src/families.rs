@@ -10,8 +10,8 @@
 //! look-alike's family.
 //!
 //! **Nesting.** A family whose instances each sit inside a distinct instance of another
-//! family is linked to it (`within`), and marked `subsumed` when the container is of the
-//! same or a stronger clone type: a Type-1 copy inside a near-miss family stays visible.
+//! family is linked to it (`within`), and marked `subsumed` unless it is an exact copy
+//! (Type-1 or Type-2) inside a near-miss family: that one stays visible.
 
 use codetable_fingerprint::hash::family_id;
 use codetable_fingerprint::{FragmentId, FragmentTable, NO_PARENT};
@@ -54,7 +54,8 @@ pub struct Family {
     /// The family (index into the returned list) whose instances hold this family's, one
     /// each.
     pub within: Option<u32>,
-    /// Nested in a family of the same or a stronger clone type: part of that copy.
+    /// Nested in another family and adding nothing to it: anything nested in an exact
+    /// family, and near-miss copies nested in a near-miss family.
     pub subsumed: bool,
 }
 
@@ -379,7 +380,9 @@ fn link_nesting(
         });
         if let Some(g) = within {
             families[f].within = Some(g);
-            families[f].subsumed = families[g as usize].clone_type <= families[f].clone_type;
+            // Only an exact copy inside a near-miss family says more than its container.
+            families[f].subsumed = families[g as usize].clone_type != CloneType::Type3
+                || families[f].clone_type == CloneType::Type3;
         }
     }
 }

@@ -120,7 +120,7 @@ pub struct MatchStats {
     pub candidate_pairs: u64,
     /// Candidate pairs that passed verification.
     pub verified_pairs: u64,
-    /// Families nested in a family of the same or a stronger clone type (kept, linked).
+    /// Families nested in another that add nothing to it (kept, linked, `subsumed`).
     pub subsumed_families: u64,
 }
 

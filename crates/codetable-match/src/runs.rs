@@ -221,7 +221,9 @@ fn maximal(
         (r.span.file, r.body)
     };
     // Same bodies together, longest first.
-    pairs.sort_unstable_by_key(|&((a, ea), (b, _))| (body(a), body(b), std::cmp::Reverse(ea - a), a, b));
+    pairs.sort_unstable_by_key(|&((a, ea), (b, _))| {
+        (body(a), body(b), std::cmp::Reverse(ea - a), a, b)
+    });
     let mut kept: Vec<((u32, u32), (u32, u32))> = Vec::new();
     let mut group_start = 0;
     for pair in pairs {

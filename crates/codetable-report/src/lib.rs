@@ -9,7 +9,7 @@
 //!
 //! let report = Report::default();
 //! let json = render_json(&report);
-//! assert!(json.contains("\"schema_version\": 1"));
+//! assert!(json.contains("\"schema_version\": 2"));
 //! ```
 
 mod text;
@@ -105,8 +105,9 @@ pub struct Family {
     /// The `id` of the family whose instances each hold one of this family's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<u32>,
-    /// Nested in a family of the same or a stronger clone type (`within`): part of that
-    /// copy, so not listed on its own and not counted in the totals.
+    /// Nested (`within`) and adding nothing to its container (anything inside an exact
+    /// family, a near-miss family inside a near-miss one): not listed on its own and not
+    /// counted in the totals.
     pub subsumed: bool,
     pub instances: Vec<Instance>,
 }
@@ -241,8 +242,8 @@ pub struct Stats {
     pub exact_classes: u64,
     pub candidate_pairs: u64,
     pub verified_pairs: u64,
-    /// Families nested in one of the same or a stronger clone type (listed in the JSON
-    /// with `subsumed`, not counted in `families`).
+    /// Families nested in another that add nothing to it (listed in the JSON with
+    /// `subsumed`, not counted in `families`).
     pub subsumed_families: u64,
     /// Copied runs of statements found inside otherwise different code.
     pub statement_runs: u64,
