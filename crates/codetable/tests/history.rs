@@ -26,7 +26,10 @@ use mutate::{DIALECTS, Dialect, Function, functions};
 /// floor). The targets are the goals of the record-model issue; the first two are not met
 /// yet (98.2% and 95.7% when this was written), so the test asserts floors just under what
 /// is reached, to catch regressions, and prints the targets beside the table.
-const BANDS: &[(f64, &str, Option<(f64, f64)>)] = &[
+/// (upper bound, label, (target, floor)).
+type Band = (f64, &'static str, Option<(f64, f64)>);
+
+const BANDS: &[Band] = &[
     (0.10, "<=10%", Some((0.99, 0.975))),
     (0.25, "10-25%", Some((0.97, 0.945))),
     (0.40, "25-40%", Some((0.90, 0.90))),
