@@ -13,17 +13,30 @@ use std::sync::OnceLock;
 
 static LIST: &str = include_str!("common-grams.txt");
 
+/// The list, sorted, and a bitmap of its grams' top 16 bits that rules most grams out
+/// before a search.
+struct Common {
+    sorted: Vec<u64>,
+    prefixes: Vec<u64>,
+}
+
 /// Whether `gram` (as [`file_grams`](crate::file_grams) computes it) is a common gram.
 pub fn is_common(gram: u64) -> bool {
-    static SORTED: OnceLock<Vec<u64>> = OnceLock::new();
-    let sorted = SORTED.get_or_init(|| {
-        let mut grams: Vec<u64> = LIST
+    static COMMON: OnceLock<Common> = OnceLock::new();
+    let common = COMMON.get_or_init(|| {
+        let mut sorted: Vec<u64> = LIST
             .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| u64::from_str_radix(l.trim(), 16).expect("common-grams.txt holds hex"))
             .collect();
-        grams.sort_unstable();
-        grams
+        sorted.sort_unstable();
+        let mut prefixes = vec![0u64; 1 << 10];
+        for g in &sorted {
+            let p = (g >> 48) as usize;
+            prefixes[p / 64] |= 1 << (p % 64);
+        }
+        Common { sorted, prefixes }
     });
-    sorted.binary_search(&gram).is_ok()
+    let p = (gram >> 48) as usize;
+    common.prefixes[p / 64] & (1 << (p % 64)) != 0 && common.sorted.binary_search(&gram).is_ok()
 }
