@@ -386,3 +386,119 @@ fn link_nesting(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Spec, spec, stream, table};
+    use crate::{MatchConfig, find_families};
+    use codetable_fingerprint::Sketch;
+
+    fn run(files: &[Vec<Spec>]) -> (FragmentTable, Vec<Family>) {
+        let table = table(files);
+        let families = find_families(&table, &MatchConfig::default()).0;
+        (table, families)
+    }
+
+    fn rows(table: &FragmentTable, family: &Family) -> Vec<u32> {
+        let index = table.id_index();
+        family
+            .members
+            .iter()
+            .map(|&m| index.row(m).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn exact_classes_are_typed() {
+        let (s, t) = (Sketch([1; 64]), Sketch([2; 64]));
+        let (table, families) = run(&[
+            vec![spec(1, 10, stream(0, 60), s)],
+            vec![spec(1, 10, stream(0, 60), s)],
+            vec![spec(2, 20, stream(5, 60), t)],
+            vec![spec(3, 20, stream(5, 60), t)],
+        ]);
+        let found: Vec<_> = families
+            .iter()
+            .map(|f| (rows(&table, f), f.clone_type))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (vec![0, 1], CloneType::Type1),
+                (vec![2, 3], CloneType::Type2)
+            ]
+        );
+    }
+
+    #[test]
+    fn near_misses_join_when_verified_and_not_otherwise() {
+        let base = stream(0, 100);
+        let mut edited = base.clone();
+        edited.splice(40..50, [1, 2, 3]);
+        let unrelated: Vec<u16> = (0..100).map(|i| 200 + i % 7).collect();
+        let s = Sketch([9; 64]);
+        let (table, families) = run(&[
+            vec![spec(1, 1, base, s)],
+            vec![spec(2, 2, edited, s)],
+            vec![spec(3, 3, unrelated, s)],
+        ]);
+        assert_eq!(families.len(), 1);
+        assert_eq!(rows(&table, &families[0]), [0, 1]);
+        assert_eq!(families[0].clone_type, CloneType::Type3);
+        assert!(families[0].similarity_min > 850 && families[0].similarity_min < 1000);
+    }
+
+    #[test]
+    fn a_swarm_of_near_copies_is_one_family_verified_against_its_centre() {
+        let base = stream(3, 200);
+        let files: Vec<Vec<Spec>> = (0..40u16)
+            .map(|k| {
+                let mut copy = base.clone();
+                for i in 0..3 {
+                    copy[((k * 37 + i * 61) % 200) as usize] = 500 + k;
+                }
+                vec![spec(k as u64, k as u64, copy, Sketch([9; 64]))]
+            })
+            .collect();
+        let (_, families) = run(&files);
+        assert_eq!(families.len(), 1);
+        assert_eq!(families[0].members.len(), 40);
+        assert!(families[0].similarity_min >= 950);
+    }
+
+    #[test]
+    fn nested_copies_are_linked_and_hidden_only_inside_an_exact_copy() {
+        // Two copied functions, each holding a copied loop at its start.
+        let s = Sketch([4; 64]);
+        let nested = |function: Vec<u16>, exact: u64, renamed: u64| {
+            let mut child = spec(7, 7, function[..60].to_vec(), s);
+            child.parent = Some(0);
+            vec![spec(exact, renamed, function, s), child]
+        };
+        let (_, families) = run(&[nested(stream(1, 80), 1, 1), nested(stream(1, 80), 1, 1)]);
+        assert_eq!(families.len(), 2);
+        let (outer, inner) = (&families[0], &families[1]);
+        assert_eq!(outer.within, None);
+        assert_eq!(inner.within, Some(0));
+        assert!(
+            inner.subsumed,
+            "an exact copy inside an exact copy adds nothing"
+        );
+
+        // The functions differ near their end (a near-miss); the loop is still an exact
+        // copy, and stands on its own.
+        let mut edited = stream(1, 80);
+        edited[70..78].copy_from_slice(&[900; 8]);
+        let (_, families) = run(&[nested(stream(1, 80), 1, 1), nested(edited, 2, 2)]);
+        let inner = families.iter().find(|f| f.within.is_some()).unwrap();
+        assert_eq!(
+            families[inner.within.unwrap() as usize].clone_type,
+            CloneType::Type3
+        );
+        assert!(
+            !inner.subsumed,
+            "an exact copy inside a near-miss family stands alone"
+        );
+    }
+}

@@ -218,3 +218,85 @@ impl Default for MatchConfig {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Small synthetic tables for the stages' tests.
+
+    use codetable_fingerprint::{FileFingerprint, Fragment, FragmentTable, Hash128, Sketch, Span};
+    use codetable_syntax::Category;
+
+    /// One synthetic fragment: keys, stream and sketch, and where it is nested.
+    pub struct Spec {
+        pub exact: u64,
+        pub renamed: u64,
+        pub stream: Vec<u16>,
+        pub sketch: Sketch,
+        /// Index of the enclosing spec in the same file (it must come earlier).
+        pub parent: Option<usize>,
+    }
+
+    pub fn spec(exact: u64, renamed: u64, stream: Vec<u16>, sketch: Sketch) -> Spec {
+        Spec {
+            exact,
+            renamed,
+            stream,
+            sketch,
+            parent: None,
+        }
+    }
+
+    /// A deterministic pseudo-random stream.
+    pub fn stream(seed: u16, len: u16) -> Vec<u16> {
+        (0..len)
+            .map(|i| i.wrapping_mul(31).wrapping_add(seed) % 97)
+            .collect()
+    }
+
+    /// A table with one file per group of specs: a nested spec's stream must be a part of
+    /// its parent's (it is placed at the parent's start).
+    pub fn table(files: &[Vec<Spec>]) -> FragmentTable {
+        let mut table = FragmentTable::default();
+        for (f, specs) in files.iter().enumerate() {
+            let mut fingerprint = FileFingerprint::default();
+            let mut starts = Vec::new();
+            for spec in specs {
+                let first = match spec.parent {
+                    Some(p) => starts[p],
+                    None => fingerprint.symbols.len() as u32,
+                };
+                if spec.parent.is_none() {
+                    fingerprint.symbols.extend_from_slice(&spec.stream);
+                }
+                starts.push(first);
+                let end = first + spec.stream.len() as u32;
+                fingerprint.fragments.push(Fragment {
+                    category: Category::Function,
+                    span: Span {
+                        first_token: first,
+                        end_token: end,
+                        start_line: first + 1,
+                        end_line: end,
+                        ..Span::default()
+                    },
+                    exact_hash: Hash128 {
+                        lo: spec.exact,
+                        hi: 0,
+                    },
+                    renamed_hash: Hash128 {
+                        lo: spec.renamed,
+                        hi: 0,
+                    },
+                    subtree_id: 0,
+                    sketch: spec.sketch,
+                    parent: spec.parent.map(|p| p as u32),
+                    content_start: None,
+                });
+            }
+            table
+                .push_file(f as u32, format!("f{f}").as_bytes(), 0, &fingerprint)
+                .unwrap();
+        }
+        table
+    }
+}

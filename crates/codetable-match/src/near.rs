@@ -179,3 +179,69 @@ fn is_banded(sketch: &Sketch, band: usize, rows: usize) -> bool {
         .iter()
         .all(|&v| v & UNBANDED == 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact_classes;
+    use crate::testing::{spec, stream, table};
+
+    /// 120 fragments whose sketches mix a few prototypes with noise, so that many pairs
+    /// share bands and some agree enough.
+    fn specs() -> Vec<Vec<crate::testing::Spec>> {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        (0..60)
+            .map(|i| {
+                let prototype = (i % 4) as u32;
+                let mut bins = [0u32; SKETCH_BINS];
+                for (b, bin) in bins.iter_mut().enumerate() {
+                    *bin = if next() % 100 < 80 {
+                        prototype * 1000 + b as u32
+                    } else {
+                        (next() as u32) & !UNBANDED
+                    };
+                }
+                vec![spec(
+                    i,
+                    i,
+                    stream(i as u16, 100 + (i % 7) as u16),
+                    Sketch(bins),
+                )]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn candidates_depend_on_the_pair_alone() {
+        let config = MatchConfig::default();
+        let all = table(&specs());
+        let everything = candidates(&all, &exact_classes(&all), &config);
+        assert!(everything.len() > 50, "the test needs candidates");
+        assert!(
+            everything.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no repeats"
+        );
+        for gone in [0, 7, 33] {
+            // The same tree without one fragment (its file left empty, so ids stay).
+            let mut fewer = specs();
+            fewer[gone].clear();
+            let fewer = table(&fewer);
+            let id = all.ids[gone];
+            let expected: Vec<Candidate> = everything
+                .iter()
+                .copied()
+                .filter(|c| c.a != id && c.b != id)
+                .collect();
+            assert_eq!(
+                candidates(&fewer, &exact_classes(&fewer), &config),
+                expected
+            );
+        }
+    }
+}
