@@ -191,9 +191,10 @@ pub fn families(
 
     // Best matches brought together: a class that is not a centre of others joins the
     // family of its best match when it verifies against that family's centre and is more
-    // alike its best match than its own centre.
+    // alike its best match than its own centre. A second pass lets classes follow best
+    // matches that moved in the first.
     let mut verifier = crate::Verifier::default();
-    for &x in &order {
+    for &x in order.iter().chain(order.iter()) {
         let own = cluster_of[x as usize] as usize;
         if centres[own] == x && joined[own] > 0 {
             continue;
