@@ -10,6 +10,8 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v mkfifo >/dev/null || need+=(coreutils)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v git >/dev/null || need+=(git)
+command -v curl >/dev/null || need+=(curl ca-certificates)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
