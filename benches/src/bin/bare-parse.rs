@@ -5,21 +5,12 @@
 
 use std::time::Instant;
 
-use codetable_syntax::Detection;
 use rayon::prelude::*;
 
 fn main() {
     let root = std::env::args().nth(1).expect("usage: bare-parse DIR");
     let started = Instant::now();
-    let files: Vec<(std::path::PathBuf, Detection)> = ignore::WalkBuilder::new(&root)
-        .build()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-        .filter_map(|e| {
-            let detection = Detection::from_file_name(e.path().file_name()?)?;
-            Some((e.path().to_path_buf(), detection))
-        })
-        .collect();
+    let files = codetable_benches::source_files(root.as_ref());
     let bytes: u64 = files
         .par_iter()
         .map_init(tree_sitter::Parser::new, |parser, (path, detection)| {

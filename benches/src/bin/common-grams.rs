@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use codetable_syntax::{Detection, SyntaxParser};
+use codetable_syntax::SyntaxParser;
 use rayon::prelude::*;
 
 /// Per language: files seen, and in how many files each gram occurs.
@@ -19,19 +19,10 @@ fn main() {
         .and_then(|p| p.parse().ok())
         .expect("usage: common-grams PERCENT DIR...");
     let roots: Vec<String> = args.collect();
-    let mut files = Vec::new();
-    for root in &roots {
-        files.extend(
-            ignore::WalkBuilder::new(root)
-                .build()
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
-                .filter_map(|e| {
-                    let detection = Detection::from_file_name(e.path().file_name()?)?;
-                    Some((e.path().to_path_buf(), detection))
-                }),
-        );
-    }
+    let files: Vec<_> = roots
+        .iter()
+        .flat_map(|root| codetable_benches::source_files(root.as_ref()))
+        .collect();
     let counts: Counts = files
         .par_iter()
         .fold(

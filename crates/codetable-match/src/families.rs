@@ -254,6 +254,7 @@ pub fn families(
         members.sort_unstable();
         let centre = centres[k];
         let mut member_classes: Vec<u32> = members.iter().map(|&r| class_of[r as usize]).collect();
+        member_classes.sort_unstable();
         member_classes.dedup();
         let others = member_classes.iter().filter(|&&c| c != centre);
         let (mut low, mut high, mut contained) = (1000u32, 0u32, 1000u32);

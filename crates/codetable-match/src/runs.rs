@@ -65,20 +65,13 @@ pub fn statement_runs(table: &mut FragmentTable, files: &[RunFile], config: &Run
         })
         .collect();
     windows.par_sort_unstable();
-    let body_end: Vec<u32> = {
-        let mut ends = vec![0u32; statements.len()];
-        for &(from, to) in &bodies {
-            ends[from..to].fill(to as u32);
-        }
-        ends
-    };
-    let body_start: Vec<u32> = {
-        let mut starts = vec![0u32; statements.len()];
-        for &(from, to) in &bodies {
-            starts[from..to].fill(from as u32);
-        }
-        starts
-    };
+    // Per statement, its body's range of statements.
+    let mut body_start = vec![0u32; statements.len()];
+    let mut body_end = vec![0u32; statements.len()];
+    for &(from, to) in &bodies {
+        body_start[from..to].fill(from as u32);
+        body_end[from..to].fill(to as u32);
+    }
 
     // Seeds: pairs of windows of one key (every pair in a small group; in a large one, each
     // window with the next window of another body) where a run starts: their previous

@@ -10,6 +10,8 @@
 //! `CODETABLE_HISTORY_MISSES=FILE` writes every missed pair there, and
 //! `CODETABLE_HISTORY_LIBS=a,b` analyses only those libraries.
 
+#[path = "recall/corpus.rs"]
+mod corpus;
 #[allow(dead_code)]
 #[path = "recall/mutate.rs"]
 mod mutate;
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use codetable::{AnalyzeOptions, Report, analyze};
+use corpus::source_files;
 use mutate::{DIALECTS, Dialect, Function, functions};
 
 /// Bands of the share of lines changed: (upper bound, label, target recall, asserted
@@ -42,37 +45,7 @@ const MIN_LINES: u32 = 5;
 const SAMPLE: usize = 12;
 
 fn corpus() -> PathBuf {
-    if let Ok(dir) = std::env::var("CODETABLE_HISTORY_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = workspace.join("target/history-corpus");
-    if !dir.is_dir() {
-        let status = std::process::Command::new("bash")
-            .arg(workspace.join("scripts/history-corpus.sh"))
-            .arg(&dir)
-            .status()
-            .expect("bash runs scripts/history-corpus.sh");
-        assert!(status.success(), "scripts/history-corpus.sh failed");
-    }
-    dir
-}
-
-fn source_files(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == extension) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    corpus::prepared("CODETABLE_HISTORY_CORPUS", "history-corpus")
 }
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {

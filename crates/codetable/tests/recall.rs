@@ -6,6 +6,8 @@
 //! mutant counts as found when a reported family holds both it and its original. Run with
 //! `--nocapture` to see the table.
 
+#[path = "recall/corpus.rs"]
+mod corpus;
 #[path = "recall/mutate.rs"]
 mod mutate;
 
@@ -14,6 +16,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use codetable::{AnalyzeOptions, Report, analyze};
+use corpus::source_files;
 use mutate::{
     DIALECTS, Dialect, Function, Mutation, Rng, donor_statements, functions, mutant_file, mutate,
 };
@@ -30,37 +33,7 @@ const MUTATIONS: &[(Mutation, f64)] = &[
 ];
 
 fn corpus() -> PathBuf {
-    if let Ok(dir) = std::env::var("CODETABLE_RECALL_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = workspace.join("target/recall-corpus");
-    if !dir.is_dir() {
-        let status = std::process::Command::new("bash")
-            .arg(workspace.join("scripts/recall-corpus.sh"))
-            .arg(&dir)
-            .status()
-            .expect("bash runs scripts/recall-corpus.sh");
-        assert!(status.success(), "scripts/recall-corpus.sh failed");
-    }
-    dir
-}
-
-fn source_files(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == extension) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    corpus::prepared("CODETABLE_RECALL_CORPUS", "recall-corpus")
 }
 
 /// Functions worth mutating: at least 8 lines, 6 simple statements and 70 tokens.
