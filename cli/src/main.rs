@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use codetable::{AnalyzeError, AnalyzeOptions, Language, analyze, render_json, render_text};
+use codetable::{AnalyzeError, AnalyzeOptions, Language, analyze, render_text, write_json};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -178,17 +178,17 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
             report.skipped.len()
         );
     }
-    let rendered = match args.format {
-        Format::Text => render_text(&report, args.top),
-        Format::Json => render_json(&report),
+    let render = |out: &mut dyn Write| -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+        match args.format {
+            Format::Text => out.write_all(render_text(&report, args.top).as_bytes())?,
+            Format::Json => write_json(&report, &mut out)?,
+        }
+        out.flush()
     };
     match output {
-        Some(file) => file.write(rendered.as_bytes())?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(rendered.as_bytes())?;
-            out.flush()?;
-        }
+        Some(file) => file.write_with(render)?,
+        None => render(&mut std::io::stdout().lock())?,
     }
     Ok(())
 }
@@ -219,10 +219,12 @@ impl ReportFile {
         })
     }
 
-    fn write(mut self, bytes: &[u8]) -> anyhow::Result<()> {
+    fn write_with(
+        mut self,
+        render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> anyhow::Result<()> {
         let context = || format!("cannot write {}", self.path.display());
-        self.temporary.write_all(bytes).with_context(context)?;
-        self.temporary.flush().with_context(context)?;
+        render(self.temporary.as_file_mut()).with_context(context)?;
         self.temporary
             .persist(&self.path)
             .map_err(|e| e.error)

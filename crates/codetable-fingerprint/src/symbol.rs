@@ -15,11 +15,15 @@ pub const MAX_DISTANCE: u16 = 0x0FFF;
 /// previous use lies before the slice is a first use.
 pub fn relative_to_fragment(symbols: &[u16], out: &mut Vec<u16>) {
     out.clear();
-    out.extend(symbols.iter().enumerate().map(|(i, &s)| {
-        if s >= IDENTIFIER && (s & MAX_DISTANCE) as usize > i {
-            IDENTIFIER
-        } else {
-            s
-        }
-    }));
+    out.extend(symbols.iter().enumerate().map(|(i, &s)| relative(i, s)));
+}
+
+/// Symbol `s`, the `i`-th of a slice, as seen from the slice alone.
+#[inline]
+pub fn relative(i: usize, s: u16) -> u16 {
+    if s >= IDENTIFIER && (s & MAX_DISTANCE) as usize > i {
+        IDENTIFIER
+    } else {
+        s
+    }
 }

@@ -242,14 +242,28 @@ impl FragmentTable {
 
     /// The row of every id, sorted by id, for looking rows up by id.
     pub fn id_index(&self) -> IdIndex {
-        let mut index: Vec<(FragmentId, u32)> = self
+        let mut entries: Vec<(FragmentId, u32)> = self
             .ids
             .iter()
             .enumerate()
             .map(|(r, &id)| (id, r as u32))
             .collect();
-        index.sort_unstable();
-        IdIndex(index)
+        entries.sort_unstable();
+        // Ids are uniform hashes: their top bits spread them evenly over the buckets.
+        let bits = entries.len().max(1).next_power_of_two().trailing_zeros();
+        let shift = 64 - bits;
+        let mut starts = vec![0u32; (1usize << bits) + 1];
+        for &(id, _) in &entries {
+            starts[(id.0.checked_shr(shift).unwrap_or(0)) as usize + 1] += 1;
+        }
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
+        }
+        IdIndex {
+            entries,
+            starts,
+            shift,
+        }
     }
 }
 
@@ -266,15 +280,47 @@ pub struct RunRow {
     pub symbols_at: u32,
 }
 
-/// Rows by id (see [`FragmentTable::id_index`]).
-#[derive(Clone, Debug, Default)]
-pub struct IdIndex(Vec<(FragmentId, u32)>);
+/// Rows by id (see [`FragmentTable::id_index`]): `(id, row)` sorted by id, and where each
+/// bucket of ids (by their top bits) starts, so a lookup searches a bucket of about one.
+#[derive(Clone, Debug)]
+pub struct IdIndex {
+    entries: Vec<(FragmentId, u32)>,
+    starts: Vec<u32>,
+    shift: u32,
+}
 
 impl IdIndex {
     pub fn row(&self, id: FragmentId) -> Option<u32> {
-        self.0
+        let bucket = id.0.checked_shr(self.shift).unwrap_or(0) as usize;
+        let range = self.starts[bucket] as usize..self.starts[bucket + 1] as usize;
+        let entries = &self.entries[range];
+        entries
             .binary_search_by_key(&id, |&(i, _)| i)
             .ok()
-            .map(|k| self.0[k].1)
+            .map(|k| entries[k].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_index_finds_every_row_and_nothing_else() {
+        for n in [0usize, 1, 2, 3, 1000, 4097] {
+            let mut table = FragmentTable::default();
+            table.ids = (0..n as u64)
+                .map(|i| FragmentId(crate::mix(i, 11)))
+                .collect();
+            let index = table.id_index();
+            for (r, &id) in table.ids.iter().enumerate() {
+                assert_eq!(index.row(id), Some(r as u32));
+            }
+            for i in n as u64..n as u64 + 100 {
+                assert_eq!(index.row(FragmentId(crate::mix(i, 11))), None);
+            }
+            assert_eq!(index.row(FragmentId(u64::MAX)), None);
+            assert_eq!(index.row(FragmentId(0)), None);
+        }
     }
 }

@@ -54,8 +54,8 @@ pub use families::{CloneType, Family, families};
 pub use near::{Candidate, candidates, near_edges};
 pub use runs::{RunConfig, RunFile, statement_runs};
 pub use verify::{
-    Edge, Verifier, containment_milli, fragment_lcs, lcs_len, needed_lcs, required_lcs,
-    similarity_milli, verify,
+    Edge, Verifier, containment_milli, fragment_lcs, needed_lcs, required_lcs, similarity_milli,
+    verify,
 };
 
 use codetable_fingerprint::{FragmentId, FragmentTable};

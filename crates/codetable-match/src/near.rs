@@ -18,6 +18,7 @@ use codetable_fingerprint::{
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::verify::{Histograms, verify_pair};
 use crate::{Edge, ExactClasses, MatchConfig, Verifier};
 
 /// A pair of fragments to verify, `a < b`.
@@ -73,13 +74,14 @@ pub fn near_edges(
     config: &MatchConfig,
 ) -> (u64, Vec<Edge>) {
     let representatives = representatives(table, classes);
+    let histograms = Histograms::of(table, &representatives);
     let (counts, edges): (Vec<u64>, Vec<Vec<Edge>>) = (0..bands(config))
         .into_par_iter()
         .map_init(Verifier::default, |verifier, band| {
             let pairs = band_pairs(table, &representatives, config, band);
             let edges = pairs
                 .iter()
-                .filter_map(|&(a, b)| crate::verify::verify_pair(table, verifier, a, b, config))
+                .filter_map(|&pair| verify_pair(table, &histograms, verifier, pair, config))
                 .collect();
             (pairs.len() as u64, edges)
         })
@@ -131,25 +133,36 @@ fn band_pairs(
         .collect();
     keyed.sort_unstable();
     let mut out = Vec::new();
-    // The bucket's sketches side by side: pairs are scanned from memory in order.
-    let mut local: Vec<Sketch> = Vec::new();
+    // The low bytes of the bucket's sketches side by side: pairs are scanned from memory in
+    // order, and equal bins have equal low bytes, so too few equal bytes rules a pair out
+    // at a quarter of the cost of comparing the bins.
+    let mut local: Vec<[u8; SKETCH_BINS]> = Vec::new();
     for bucket in keyed.chunk_by(|x, y| x.0 == y.0) {
         if bucket.len() < 2 {
             continue;
         }
         local.clear();
-        local.extend(bucket.iter().map(|&(_, _, r)| table.sketches[r as usize]));
+        local.extend(
+            bucket
+                .iter()
+                .map(|&(_, _, r)| table.sketches[r as usize].0.map(|v| v as u8)),
+        );
         for (k, &(_, len, a)) in bucket.iter().enumerate() {
             let longest = config.max_length(len);
-            let sa = &local[k];
+            let bytes_a = &local[k];
+            let sa = &table.sketches[a as usize];
             for (j, &(_, other, b)) in bucket.iter().enumerate().skip(k + 1) {
                 if other > longest {
                     break;
                 }
-                let sb = &local[j];
+                let needed = config.agreement_needed(len, other);
+                if byte_agreement(bytes_a, &local[j]) < needed {
+                    continue;
+                }
+                let sb = &table.sketches[b as usize];
                 // The bucket key may collide; the pair must share this band and group, and
                 // no earlier band.
-                if sa.agreement(sb) < config.agreement_needed(len, other)
+                if sa.agreement(sb) < needed
                     || band_of(sa, band, rows) != band_of(sb, band, rows)
                     || (0..band).any(|e| {
                         band_of(sa, e, rows) == band_of(sb, e, rows)
@@ -167,6 +180,14 @@ fn band_pairs(
     }
     out.sort_unstable();
     out
+}
+
+/// Equal bytes of two sketches' low bytes: at least their [`Sketch::agreement`].
+fn byte_agreement(a: &[u8; SKETCH_BINS], b: &[u8; SKETCH_BINS]) -> u32 {
+    // A sum of 0/1 bytes (at most 64) vectorises.
+    a.iter()
+        .zip(b)
+        .fold(0u8, |sum, (x, y)| sum + (x == y) as u8) as u32
 }
 
 fn band_of(sketch: &Sketch, band: usize, rows: usize) -> &[u32] {

@@ -81,14 +81,18 @@ pub fn needed_lcs(len_a: u32, len_b: u32, config: &MatchConfig) -> u32 {
 /// Rows `a` and `b` as an edge when their LCS reaches [`needed_lcs`].
 pub(crate) fn verify_pair(
     table: &FragmentTable,
+    histograms: &Histograms,
     verifier: &mut Verifier,
-    a: u32,
-    b: u32,
+    (a, b): (u32, u32),
     config: &MatchConfig,
 ) -> Option<Edge> {
     let (sa, sb) = (table.stream(a), table.stream(b));
     let (la, lb) = (sa.len() as u32, sb.len() as u32);
-    let lcs = verifier.lcs_at_least(a, sa, sb, needed_lcs(la, lb, config))?;
+    let needed = needed_lcs(la, lb, config);
+    if histograms.bound(a, b) < needed {
+        return None;
+    }
+    let lcs = verifier.lcs_at_least(a, sa, sb, needed)?;
     let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
     Some(Edge {
         a: ia.min(ib),
@@ -98,21 +102,63 @@ pub(crate) fn verify_pair(
     })
 }
 
-/// Length of the longest common subsequence of `a` and `b`.
-pub fn lcs_len(a: &[u16], b: &[u16]) -> u32 {
-    let mut verifier = Verifier::default();
-    verifier.prepare(a);
-    verifier.lcs_of_prepared(b, 0).unwrap_or(0)
+/// Symbol counts of fragments' streams (seen from each fragment), by one of
+/// [`HISTOGRAM_BUCKETS`] buckets of symbols, saturating at 255: the sum over buckets of the
+/// smaller count bounds the LCS of two streams from above (unless a bucket saturates in
+/// both), so most failing pairs are turned away without reading their streams.
+pub(crate) struct Histograms {
+    /// Indexed by table row; rows never asked for stay empty.
+    counts: Vec<[u8; HISTOGRAM_BUCKETS]>,
+}
+
+pub(crate) const HISTOGRAM_BUCKETS: usize = 64;
+
+impl Histograms {
+    /// The histograms of `rows` (any order).
+    pub(crate) fn of(table: &FragmentTable, rows: &[u32]) -> Histograms {
+        let mut counts = vec![[0u8; HISTOGRAM_BUCKETS]; table.len()];
+        let mut sorted = rows.to_vec();
+        sorted.par_sort_unstable();
+        sorted.dedup();
+        let computed: Vec<[u8; HISTOGRAM_BUCKETS]> = sorted
+            .par_iter()
+            .map(|&r| {
+                let mut h = [0u8; HISTOGRAM_BUCKETS];
+                for (i, &s) in table.stream(r).iter().enumerate() {
+                    let bucket = (symbol::relative(i, s) as u32).wrapping_mul(0x9e37_79b1) >> 26;
+                    h[bucket as usize] = h[bucket as usize].saturating_add(1);
+                }
+                h
+            })
+            .collect();
+        for (&r, h) in sorted.iter().zip(computed) {
+            counts[r as usize] = h;
+        }
+        Histograms { counts }
+    }
+
+    /// An upper bound of the LCS of rows `a` and `b`.
+    pub(crate) fn bound(&self, a: u32, b: u32) -> u32 {
+        let (ha, hb) = (&self.counts[a as usize], &self.counts[b as usize]);
+        let (sum, saturated) =
+            ha.iter()
+                .zip(hb)
+                .fold((0u32, false), |(sum, saturated), (&x, &y)| {
+                    let m = x.min(y);
+                    (sum + m as u32, saturated | (m == u8::MAX))
+                });
+        if saturated { u32::MAX } else { sum }
+    }
 }
 
 /// The LCS of two fragments' streams as seen from each fragment alone (a name first used
 /// before the fragment counts as a first use; see
 /// [`symbol::relative_to_fragment`]).
 pub fn fragment_lcs(a: &[u16], b: &[u16]) -> u32 {
-    let (mut ra, mut rb) = (Vec::new(), Vec::new());
-    symbol::relative_to_fragment(a, &mut ra);
-    symbol::relative_to_fragment(b, &mut rb);
-    lcs_len(&ra, &rb)
+    let mut verifier = Verifier::default();
+    verifier.prepare(a);
+    verifier.load_text(b);
+    verifier.lcs_of_text(0).unwrap_or(0)
 }
 
 /// Verifies candidate pairs: those whose LCS reaches [`needed_lcs`] become edges, sorted.
@@ -124,10 +170,12 @@ pub fn verify(table: &FragmentTable, candidates: &[Candidate], config: &MatchCon
         .collect();
     // Consecutive pairs sharing their first row reuse its bit masks.
     rows.par_sort_unstable();
+    let ends: Vec<u32> = rows.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let histograms = Histograms::of(table, &ends);
     let mut edges: Vec<Edge> = rows
         .into_par_iter()
-        .map_init(Verifier::default, |verifier, (a, b)| {
-            verify_pair(table, verifier, a, b, config)
+        .map_init(Verifier::default, |verifier, pair| {
+            verify_pair(table, &histograms, verifier, pair, config)
         })
         .flatten()
         .collect();
@@ -138,20 +186,47 @@ pub fn verify(table: &FragmentTable, candidates: &[Candidate], config: &MatchCon
 /// Compares many pairs of fragment streams, reusing its buffers, and the bit masks of the
 /// first fragment while consecutive calls share it (as sorted candidate pairs do): it knows
 /// that fragment by its table row.
-#[derive(Default)]
+///
+/// Before the bit-parallel pass, each text symbol is looked up once: symbols the pattern
+/// lacks are dropped (they cannot change the LCS), and the multiset intersection of the two
+/// streams, an upper bound of the LCS, turns most failing pairs away without it.
 pub struct Verifier {
     /// The row whose stream the masks were built for.
     prepared: Option<u32>,
     pattern_len: usize,
     words: usize,
-    /// Open-addressing table from symbol (+1; 0 is empty) to its mask row.
-    keys: Vec<u32>,
-    rows: Vec<u32>,
-    shift: u32,
+    /// The mask row of every symbol the pattern has ([`ABSENT`] for the others).
+    row_of: Vec<u32>,
+    /// The pattern's distinct symbols, in mask row order.
+    distinct: Vec<u16>,
     /// One row of `words` bit masks per distinct pattern symbol.
     masks: Vec<u64>,
+    /// Occurrences in the pattern of each mask row's symbol.
+    counts: Vec<u32>,
+    /// Per mask row, occurrences in the text so far (for the intersection bound).
+    seen: Vec<u32>,
+    /// The text as mask rows, symbols absent from the pattern left out.
+    text: Vec<u32>,
     v: Vec<u64>,
-    relative: Vec<u16>,
+}
+
+const ABSENT: u32 = u32::MAX;
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier {
+            prepared: None,
+            pattern_len: 0,
+            words: 0,
+            row_of: vec![ABSENT; 1 << 16],
+            distinct: Vec::new(),
+            masks: Vec::new(),
+            counts: Vec::new(),
+            seen: Vec::new(),
+            text: Vec::new(),
+            v: Vec::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Verifier {
@@ -169,50 +244,65 @@ impl Verifier {
         if (a.len().min(b.len()) as u32) < needed {
             return None;
         }
-        let mut relative = std::mem::take(&mut self.relative);
         if self.prepared != Some(row) {
-            symbol::relative_to_fragment(a, &mut relative);
-            self.prepare(&relative);
+            self.prepare(a);
             self.prepared = Some(row);
         }
-        symbol::relative_to_fragment(b, &mut relative);
-        let lcs = self.lcs_of_prepared(&relative, needed);
-        self.relative = relative;
-        lcs
+        if self.load_text(b) < needed {
+            return None;
+        }
+        self.lcs_of_text(needed)
     }
 
-    fn slot(&self, symbol: u16) -> usize {
-        ((symbol as u32 + 1).wrapping_mul(0x9e37_79b1) >> self.shift) as usize
-    }
-
-    /// Builds the match masks of `pattern` (one bit per position, per distinct symbol).
+    /// Builds the match masks of `pattern`, seen from itself (one bit per position, per
+    /// distinct symbol).
     fn prepare(&mut self, pattern: &[u16]) {
         self.prepared = None;
+        for &symbol in &self.distinct {
+            self.row_of[symbol as usize] = ABSENT;
+        }
+        self.distinct.clear();
         self.pattern_len = pattern.len();
         self.words = pattern.len().div_ceil(64);
-        let capacity = (2 * pattern.len()).next_power_of_two().max(64);
-        self.shift = 32 - capacity.trailing_zeros();
-        self.keys.clear();
-        self.keys.resize(capacity, 0);
-        self.rows.resize(capacity, 0);
         self.masks.clear();
+        self.counts.clear();
         for (i, &symbol) in pattern.iter().enumerate() {
-            let mut s = self.slot(symbol);
-            while self.keys[s] != 0 && self.keys[s] != symbol as u32 + 1 {
-                s = (s + 1) & (capacity - 1);
-            }
-            if self.keys[s] == 0 {
-                self.keys[s] = symbol as u32 + 1;
-                self.rows[s] = (self.masks.len() / self.words) as u32;
+            let symbol = symbol::relative(i, symbol);
+            let mut row = self.row_of[symbol as usize];
+            if row == ABSENT {
+                row = self.distinct.len() as u32;
+                self.row_of[symbol as usize] = row;
+                self.distinct.push(symbol);
+                self.counts.push(0);
                 self.masks.resize(self.masks.len() + self.words, 0);
             }
-            self.masks[self.rows[s] as usize * self.words + i / 64] |= 1 << (i % 64);
+            self.counts[row as usize] += 1;
+            self.masks[row as usize * self.words + i / 64] |= 1 << (i % 64);
         }
     }
 
-    /// The LCS of the prepared pattern and `text` when it reaches `needed`; `None` as soon
-    /// as it cannot (bit-parallel, Hyyrö 2004).
-    fn lcs_of_prepared(&mut self, text: &[u16], needed: u32) -> Option<u32> {
+    /// Loads `text`, seen from itself, as mask rows and returns the size of its multiset
+    /// intersection with the pattern.
+    fn load_text(&mut self, text: &[u16]) -> u32 {
+        self.seen.clear();
+        self.seen.resize(self.counts.len(), 0);
+        self.text.clear();
+        let mut bound = 0;
+        for (i, &symbol) in text.iter().enumerate() {
+            let row = self.row_of[symbol::relative(i, symbol) as usize];
+            if row != ABSENT {
+                let seen = &mut self.seen[row as usize];
+                bound += (*seen < self.counts[row as usize]) as u32;
+                *seen += 1;
+                self.text.push(row);
+            }
+        }
+        bound
+    }
+
+    /// The LCS of the prepared pattern and the loaded text when it reaches `needed`;
+    /// `None` as soon as it cannot (bit-parallel, Hyyrö 2004).
+    fn lcs_of_text(&mut self, needed: u32) -> Option<u32> {
         if self.pattern_len == 0 {
             return (needed == 0).then_some(0);
         }
@@ -231,31 +321,21 @@ impl Verifier {
                 })
                 .sum()
         };
-        let capacity = self.keys.len();
-        for (k, &symbol) in text.iter().enumerate() {
+        let text = &self.text;
+        for (k, &row) in text.iter().enumerate() {
             // Each remaining text symbol adds at most one to the LCS.
             if k % 32 == 0 && k > 0 && length(&self.v) + ((text.len() - k) as u32) < needed {
                 return None;
             }
-            let mut s = self.slot(symbol);
-            loop {
-                match self.keys[s] {
-                    0 => break,
-                    key if key == symbol as u32 + 1 => {
-                        let row = self.rows[s] as usize * words;
-                        let mask = &self.masks[row..row + words];
-                        let mut carry = false;
-                        for (vw, &mw) in self.v.iter_mut().zip(mask) {
-                            let u = *vw & mw;
-                            let (sum, c1) = vw.overflowing_add(u);
-                            let (sum, c2) = sum.overflowing_add(carry as u64);
-                            carry = c1 || c2;
-                            *vw = sum | (*vw & !mw);
-                        }
-                        break;
-                    }
-                    _ => s = (s + 1) & (capacity - 1),
-                }
+            let row = row as usize * words;
+            let mask = &self.masks[row..row + words];
+            let mut carry = false;
+            for (vw, &mw) in self.v.iter_mut().zip(mask) {
+                let u = *vw & mw;
+                let (sum, c1) = vw.overflowing_add(u);
+                let (sum, c2) = sum.overflowing_add(carry as u64);
+                carry = c1 || c2;
+                *vw = sum | (*vw & !mw);
             }
         }
         let lcs = length(&self.v);
@@ -300,8 +380,49 @@ mod tests {
             let alphabet = 1 + next() % 12;
             let a: Vec<u16> = (0..la).map(|_| (next() % alphabet) as u16).collect();
             let b: Vec<u16> = (0..lb).map(|_| (next() % alphabet) as u16).collect();
-            assert_eq!(lcs_len(&a, &b), lcs_reference(&a, &b), "{a:?} / {b:?}");
+            // Symbols under IDENTIFIER look the same from any fragment.
+            assert_eq!(fragment_lcs(&a, &b), lcs_reference(&a, &b), "{a:?} / {b:?}");
         }
+    }
+
+    #[test]
+    fn histograms_bound_the_lcs_from_above() {
+        use crate::testing::{spec, table};
+        use codetable_fingerprint::Sketch;
+        let mut seed = 0x9e37_79b9_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let specs: Vec<Vec<_>> = (0..40)
+            .map(|i| {
+                let len = 20 + next() % 900;
+                // Few symbols, so that buckets saturate in the long streams.
+                let alphabet = if i % 4 == 0 { 2 } else { 30 };
+                let stream = (0..len)
+                    .map(|_| match next() % 3 {
+                        0 => symbol::IDENTIFIER | (next() % 8) as u16,
+                        _ => (next() % alphabet) as u16,
+                    })
+                    .collect();
+                vec![spec(i, i, stream, Sketch([0; 64]))]
+            })
+            .collect();
+        let table = table(&specs);
+        let rows: Vec<u32> = (0..table.len() as u32).collect();
+        let histograms = Histograms::of(&table, &rows);
+        let mut tight = 0;
+        for &a in &rows {
+            for &b in &rows {
+                let lcs = fragment_lcs(table.stream(a), table.stream(b));
+                let bound = histograms.bound(a, b);
+                assert!(bound >= lcs, "rows {a} and {b}: bound {bound} < LCS {lcs}");
+                tight += (bound < table.stream(a).len().min(table.stream(b).len()) as u32) as u32;
+            }
+        }
+        assert!(tight > 100, "the bound rules out little: {tight}");
     }
 
     #[test]

@@ -288,11 +288,18 @@ pub fn report_path(bytes: &[u8]) -> (String, Option<Vec<u8>>) {
     (out, Some(bytes.to_vec()))
 }
 
-/// The report as pretty-printed JSON.
+/// Writes the report as pretty-printed JSON, streamed (a whole kernel's report is hundreds
+/// of megabytes).
+pub fn write_json(report: &Report, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    out.write_all(b"\n")
+}
+
+/// The report as pretty-printed JSON, in memory (see [`write_json`]).
 pub fn render_json(report: &Report) -> String {
-    let mut out = serde_json::to_string_pretty(report).expect("a report always serialises");
-    out.push('\n');
-    out
+    let mut out = Vec::new();
+    write_json(report, &mut out).expect("a report always serialises");
+    String::from_utf8(out).expect("JSON is UTF-8")
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     };
     let row = |id| index.row(id).expect("family members are rows") as usize;
     report.families = families
-        .iter()
+        .par_iter()
         .map(|family| {
             let instances: Vec<Instance> = family
                 .members
@@ -215,13 +215,10 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             .then(b.duplicated_lines.cmp(&a.duplicated_lines))
             .then(b.instances.len().cmp(&a.instances.len()))
             .then_with(|| {
-                let key = |f: &Family| {
-                    (
-                        f.instances[0].path.clone(),
-                        f.instances[0].start_byte,
-                        f.instances[0].end_byte,
-                    )
-                };
+                fn key(f: &Family) -> (&str, u32, u32) {
+                    let first = &f.instances[0];
+                    (&first.path, first.start_byte, first.end_byte)
+                }
                 key(a).cmp(&key(b))
             })
     });

@@ -21,7 +21,7 @@ mod walk;
 pub use analyze::analyze;
 pub use codetable_fingerprint::FingerprintConfig;
 pub use codetable_match::MatchConfig;
-pub use codetable_report::{Report, SkipReason, render_json, render_text};
+pub use codetable_report::{Report, SkipReason, render_json, render_text, write_json};
 pub use codetable_syntax::Language;
 pub use walk::check_glob;
 
