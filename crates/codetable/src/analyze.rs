@@ -58,43 +58,30 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
 
     // Files are analysed in parallel a chunk at a time and their fingerprints moved into
     // one table in path order, so the fingerprints of all files are never held beside it.
-    let mut analyzed = Vec::new();
-    let mut table = FragmentTable::default();
-    let mut run_files = Vec::new();
-    for chunk in files.chunks(FILES_PER_CHUNK) {
-        let outcomes: Vec<Outcome> = chunk
-            .par_iter()
-            .map_init(
-                || FileWorker::new(options),
-                |worker, file| worker.analyze_guarded(file, options),
-            )
-            .collect();
-        for outcome in outcomes {
-            let mut file = match outcome {
-                Outcome::Analyzed(file) => file,
-                Outcome::Skipped(skip) => {
-                    skipped.push(skip);
-                    continue;
-                }
-                Outcome::Filtered => continue,
-            };
-            let f = analyzed.len() as u32;
-            let symbols_at = table.symbols.len() as u32;
-            let group = file.language.family() as u16;
-            let first = table
-                .push_file(f, &file.relative, group, &file.fingerprint)
-                .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
-            run_files.push(RunFile {
-                path: file.relative.clone(),
-                group,
-                symbols_at,
-                rows: (first, table.len() as u32),
-            });
-            // The table holds what matching needs.
-            file.fingerprint = FileFingerprint::default();
-            analyzed.push(*file);
-        }
+    // A chunk joins the table while the next one is analysed.
+    let mut joined = Joined::default();
+    let mut pending: Vec<Outcome> = Vec::new();
+    for chunk in files.chunks(FILES_PER_CHUNK).chain([&[][..]]) {
+        let (done, outcomes) = rayon::join(
+            || joined.push(std::mem::take(&mut pending), &mut skipped),
+            || {
+                chunk
+                    .par_iter()
+                    .map_init(
+                        || FileWorker::new(options),
+                        |worker, file| worker.analyze_guarded(file, options),
+                    )
+                    .collect()
+            },
+        );
+        done?;
+        pending = outcomes;
     }
+    let Joined {
+        analyzed,
+        mut table,
+        run_files,
+    } = joined;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let parsed = Instant::now();
     let runs = if options.statement_runs {
@@ -292,6 +279,51 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
 
 /// Files analysed in parallel before their fingerprints join the table.
 const FILES_PER_CHUNK: usize = 512;
+
+/// The files analysed so far, their fragments in one table.
+#[derive(Default)]
+struct Joined {
+    analyzed: Vec<Analyzed>,
+    table: FragmentTable,
+    run_files: Vec<RunFile>,
+}
+
+impl Joined {
+    /// Moves the outcomes' fingerprints into the table, in order; skips go to `skipped`.
+    fn push(
+        &mut self,
+        outcomes: Vec<Outcome>,
+        skipped: &mut Vec<Skipped>,
+    ) -> Result<(), AnalyzeError> {
+        for outcome in outcomes {
+            let mut file = match outcome {
+                Outcome::Analyzed(file) => file,
+                Outcome::Skipped(skip) => {
+                    skipped.push(skip);
+                    continue;
+                }
+                Outcome::Filtered => continue,
+            };
+            let f = self.analyzed.len() as u32;
+            let symbols_at = self.table.symbols.len() as u32;
+            let group = file.language.family() as u16;
+            let first = self
+                .table
+                .push_file(f, &file.relative, group, &file.fingerprint)
+                .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
+            self.run_files.push(RunFile {
+                path: file.relative.clone(),
+                group,
+                symbols_at,
+                rows: (first, self.table.len() as u32),
+            });
+            // The table holds what matching needs.
+            file.fingerprint = FileFingerprint::default();
+            self.analyzed.push(*file);
+        }
+        Ok(())
+    }
+}
 
 /// One worker thread's parser and fingerprinter, reused from file to file.
 struct FileWorker {
