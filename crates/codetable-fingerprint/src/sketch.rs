@@ -85,7 +85,8 @@ pub const UNBANDED: u32 = 1 << 31;
 /// [`common`](crate::common) grams.
 pub(crate) fn weak_grams(grams: &[u64], out: &mut Vec<bool>) {
     out.clear();
-    out.extend(grams.iter().map(|&g| crate::common::is_common(g)));
+    let common = crate::common::Common::get();
+    out.extend(grams.iter().map(|&g| common.contains(g)));
 }
 
 /// The hash of every k-gram of `tokens` into `out`: entry `i` covers

@@ -141,6 +141,8 @@ pub struct Function {
     /// Simple statements: whole lines (0-based line range in `text`), with a parent id.
     pub statements: Vec<Statement>,
     pub tokens: usize,
+    /// The function's node in the file's bytes.
+    pub bytes: Range<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -218,6 +220,7 @@ fn describe(
         call_ends: Vec::new(),
         statements: Vec::new(),
         tokens: 0,
+        bytes: node.byte_range(),
     };
     let local = |r: Range<usize>| r.start - line_start..r.end - line_start;
     let mut stack = vec![node];
