@@ -308,10 +308,12 @@ mod tests {
     #[test]
     fn the_id_index_finds_every_row_and_nothing_else() {
         for n in [0usize, 1, 2, 3, 1000, 4097] {
-            let mut table = FragmentTable::default();
-            table.ids = (0..n as u64)
-                .map(|i| FragmentId(crate::mix(i, 11)))
-                .collect();
+            let table = FragmentTable {
+                ids: (0..n as u64)
+                    .map(|i| FragmentId(crate::mix(i, 11)))
+                    .collect(),
+                ..FragmentTable::default()
+            };
             let index = table.id_index();
             for (r, &id) in table.ids.iter().enumerate() {
                 assert_eq!(index.row(id), Some(r as u32));
