@@ -43,6 +43,7 @@ pub use table::{
 
 use codetable_syntax::{Category, SyntaxTree, TokenClass};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use hash::{IDENTIFIER, LITERAL, TYPE1_SEED, TYPE2_SEED, key_of_u64s, token_hash};
@@ -188,7 +189,7 @@ pub struct Fingerprinter {
     tallies: Vec<Tally>,
     content_grams: Vec<u64>,
     ids: Vec<u64>,
-    last_seen: HashMap<u64, usize>,
+    last_seen: HashMap<u64, usize, BuildHasherDefault<HashedKey>>,
     statements: Vec<(u32, usize)>,
 }
 
@@ -508,13 +509,37 @@ fn link_parents(fragments: &mut [Fragment]) {
     }
 }
 
+/// Hashes a key that is already a uniform hash (a token's XXH3) by taking it as it is.
+#[derive(Default)]
+struct HashedKey(u64);
+
+impl Hasher for HashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = mix(self.0, b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
 /// A token's text hash folded into a symbol below [`symbol::LITERAL`].
 fn verbatim_symbol(h: u64) -> u16 {
     ((h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16) % symbol::LITERAL
 }
 
 /// The file's token stream as verification symbols ([`symbol`] tells the encoding).
-fn symbols(tree: &SyntaxTree, verbatim: &[u64], last_seen: &mut HashMap<u64, usize>) -> Vec<u16> {
+fn symbols(
+    tree: &SyntaxTree,
+    verbatim: &[u64],
+    last_seen: &mut HashMap<u64, usize, BuildHasherDefault<HashedKey>>,
+) -> Vec<u16> {
     last_seen.clear();
     tree.tokens
         .iter()

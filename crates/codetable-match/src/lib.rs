@@ -203,6 +203,14 @@ impl MatchConfig {
         let contained = (64 * 85 * shorter as u64 / (100 * longer.max(1) as u64)) as u32;
         self.min_agreement.min(contained.max(12))
     }
+
+    /// The longest partner of a `shorter`-token fragment that still needs all of
+    /// `min_agreement` (from [`agreement_needed`](Self::agreement_needed), without its
+    /// division).
+    pub(crate) fn full_agreement_until(&self, shorter: u32) -> u32 {
+        (64 * 85 * shorter as u64 / (100 * self.min_agreement.max(1) as u64)).min(u32::MAX as u64)
+            as u32
+    }
 }
 
 impl Default for MatchConfig {

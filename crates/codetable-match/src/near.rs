@@ -149,13 +149,18 @@ fn band_pairs(
         );
         for (k, &(_, len, a)) in bucket.iter().enumerate() {
             let longest = config.max_length(len);
+            let full_bar_until = config.full_agreement_until(len);
             let bytes_a = &local[k];
             let sa = &table.sketches[a as usize];
             for (j, &(_, other, b)) in bucket.iter().enumerate().skip(k + 1) {
                 if other > longest {
                     break;
                 }
-                let needed = config.agreement_needed(len, other);
+                let needed = if other <= full_bar_until {
+                    config.min_agreement
+                } else {
+                    config.agreement_needed(len, other)
+                };
                 if byte_agreement(bytes_a, &local[j]) < needed {
                     continue;
                 }
@@ -206,6 +211,23 @@ mod tests {
     use super::*;
     use crate::exact_classes;
     use crate::testing::{spec, stream, table};
+
+    #[test]
+    fn the_full_agreement_bound_agrees_with_agreement_needed() {
+        for min_agreement in [0, 1, 12, 28, 40, 64] {
+            let config = MatchConfig {
+                min_agreement,
+                ..MatchConfig::default()
+            };
+            for len in 1..600 {
+                let until = config.full_agreement_until(len);
+                for other in len..=config.max_length(len) {
+                    let full = config.agreement_needed(len, other) == config.min_agreement;
+                    assert!(other > until || full, "{min_agreement} {len} {other}");
+                }
+            }
+        }
+    }
 
     /// 120 fragments whose sketches mix a few prototypes with noise, so that many pairs
     /// share bands and some agree enough.
