@@ -1,10 +1,8 @@
 //! The pipeline: walk, then read + decode + parse + fingerprint in parallel (one bad file
 //! never stops the run), then match, then report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Read;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use codetable_fingerprint::{FileFingerprint, Fingerprinter, FragmentKind, FragmentTable};
@@ -58,46 +56,32 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let (files, mut skipped) = walk(options)?;
     let walked = Instant::now();
 
-    // Files are analysed in parallel, each worker taking the next file in path order, and
-    // their fingerprints move into one table in path order as soon as every earlier file
-    // is in: only the few files finished out of order wait, and no thread waits for
-    // another at a barrier.
-    let next_file = AtomicUsize::new(0);
-    let ordered = Mutex::new(Ordered::default());
-    rayon::broadcast(|_| {
-        let mut worker = FileWorker::new(options);
-        loop {
-            let i = next_file.fetch_add(1, Ordering::Relaxed);
-            let Some(file) = files.get(i) else {
-                break;
-            };
-            let outcome = worker.analyze_guarded(file, options);
-            let mut ordered = ordered
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            ordered.add(i, outcome);
-            if ordered.error.is_some() {
-                break;
-            }
-        }
-    });
-    let Ordered {
-        joined:
-            Joined {
-                analyzed,
-                mut table,
-                run_files,
+    // Files are analysed in parallel a chunk at a time and their fingerprints moved into
+    // one table in path order, so the fingerprints of all files are never held beside it.
+    // A chunk joins the table while the next one is analysed.
+    let mut joined = Joined::default();
+    let mut pending: Vec<Outcome> = Vec::new();
+    for chunk in files.chunks(FILES_PER_CHUNK).chain([&[][..]]) {
+        let (done, outcomes) = rayon::join(
+            || joined.push(std::mem::take(&mut pending), &mut skipped),
+            || {
+                chunk
+                    .par_iter()
+                    .map_init(
+                        || FileWorker::new(options),
+                        |worker, file| worker.analyze_guarded(file, options),
+                    )
+                    .collect()
             },
-        skipped: mut file_skips,
-        error,
-        ..
-    } = ordered
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(error) = error {
-        return Err(error);
+        );
+        done?;
+        pending = outcomes;
     }
-    skipped.append(&mut file_skips);
+    let Joined {
+        analyzed,
+        mut table,
+        run_files,
+    } = joined;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let parsed = Instant::now();
     let runs = if options.statement_runs {
@@ -293,6 +277,9 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     Ok(report)
 }
 
+/// Files analysed in parallel before their fingerprints join the table.
+const FILES_PER_CHUNK: usize = 512;
+
 /// The files analysed so far, their fragments in one table.
 #[derive(Default)]
 struct Joined {
@@ -302,58 +289,39 @@ struct Joined {
 }
 
 impl Joined {
-    /// Moves one file's fingerprint into the table.
-    fn push(&mut self, mut file: Box<Analyzed>) -> Result<(), AnalyzeError> {
-        let f = self.analyzed.len() as u32;
-        let symbols_at = self.table.symbols.len() as u32;
-        let group = file.language.family() as u16;
-        let first = self
-            .table
-            .push_file(f, &file.relative, group, &file.fingerprint)
-            .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
-        self.run_files.push(RunFile {
-            path: file.relative.clone(),
-            group,
-            symbols_at,
-            rows: (first, self.table.len() as u32),
-        });
-        // The table holds what matching needs.
-        file.fingerprint = FileFingerprint::default();
-        self.analyzed.push(*file);
-        Ok(())
-    }
-}
-
-/// Outcomes joined in file order: those that finish before an earlier file wait.
-#[derive(Default)]
-struct Ordered {
-    joined: Joined,
-    skipped: Vec<Skipped>,
-    /// The first file not joined yet, and finished files after it.
-    next: usize,
-    waiting: BTreeMap<usize, Outcome>,
-    /// The table filled up: later files are dropped.
-    error: Option<AnalyzeError>,
-}
-
-impl Ordered {
-    fn add(&mut self, index: usize, outcome: Outcome) {
-        self.waiting.insert(index, outcome);
-        while let Some(outcome) = self.waiting.remove(&self.next) {
-            self.next += 1;
-            if self.error.is_some() {
-                continue;
-            }
-            match outcome {
-                Outcome::Analyzed(file) => {
-                    if let Err(e) = self.joined.push(file) {
-                        self.error = Some(e);
-                    }
+    /// Moves the outcomes' fingerprints into the table, in order; skips go to `skipped`.
+    fn push(
+        &mut self,
+        outcomes: Vec<Outcome>,
+        skipped: &mut Vec<Skipped>,
+    ) -> Result<(), AnalyzeError> {
+        for outcome in outcomes {
+            let mut file = match outcome {
+                Outcome::Analyzed(file) => file,
+                Outcome::Skipped(skip) => {
+                    skipped.push(skip);
+                    continue;
                 }
-                Outcome::Skipped(skip) => self.skipped.push(skip),
-                Outcome::Filtered => {}
-            }
+                Outcome::Filtered => continue,
+            };
+            let f = self.analyzed.len() as u32;
+            let symbols_at = self.table.symbols.len() as u32;
+            let group = file.language.family() as u16;
+            let first = self
+                .table
+                .push_file(f, &file.relative, group, &file.fingerprint)
+                .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
+            self.run_files.push(RunFile {
+                path: file.relative.clone(),
+                group,
+                symbols_at,
+                rows: (first, self.table.len() as u32),
+            });
+            // The table holds what matching needs.
+            file.fingerprint = FileFingerprint::default();
+            self.analyzed.push(*file);
         }
+        Ok(())
     }
 }
 
