@@ -254,6 +254,16 @@ pub(crate) mod testing {
         }
     }
 
+    /// A deterministic pseudo-random source (xorshift64).
+    pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     /// A deterministic pseudo-random stream.
     pub fn stream(seed: u16, len: u16) -> Vec<u16> {
         (0..len)

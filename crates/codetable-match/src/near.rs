@@ -232,13 +232,7 @@ mod tests {
     /// 120 fragments whose sketches mix a few prototypes with noise, so that many pairs
     /// share bands and some agree enough.
     fn specs() -> Vec<Vec<crate::testing::Spec>> {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         (0..120)
             .map(|i| {
                 let prototype = (i % 4) as u32;

@@ -367,13 +367,7 @@ mod tests {
 
     #[test]
     fn bit_parallel_lcs_matches_the_reference() {
-        let mut seed = 0x1234_5678_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::testing::xorshift(0x1234_5678);
         for _ in 0..200 {
             let la = (next() % 300) as usize;
             let lb = (next() % 300) as usize;
@@ -389,13 +383,7 @@ mod tests {
     fn histograms_bound_the_lcs_from_above() {
         use crate::testing::{spec, table};
         use codetable_fingerprint::Sketch;
-        let mut seed = 0x9e37_79b9_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::testing::xorshift(0x9e37_79b9);
         let specs: Vec<Vec<_>> = (0..40)
             .map(|i| {
                 let len = 20 + next() % 900;
