@@ -21,18 +21,20 @@ pub(crate) struct Common {
 
 const SLOTS: usize = 4096;
 
+/// The grams of `common-grams.txt`.
+fn listed() -> impl Iterator<Item = u64> {
+    LIST.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| u64::from_str_radix(l.trim(), 16).expect("common-grams.txt holds hex"))
+}
+
 impl Common {
     /// The built-in list.
     pub(crate) fn get() -> &'static Common {
         static COMMON: OnceLock<Common> = OnceLock::new();
         COMMON.get_or_init(|| {
             let mut slots = vec![0u64; SLOTS];
-            for line in LIST
-                .lines()
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            {
-                let gram =
-                    u64::from_str_radix(line.trim(), 16).expect("common-grams.txt holds hex");
+            for gram in listed() {
                 let mut s = gram as usize % SLOTS;
                 while slots[s] != 0 && slots[s] != gram {
                     s = (s + 1) % SLOTS;
@@ -67,11 +69,7 @@ mod tests {
     #[test]
     fn every_listed_gram_is_found_and_others_are_not() {
         let common = Common::get();
-        let listed: Vec<u64> = LIST
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|l| u64::from_str_radix(l.trim(), 16).unwrap())
-            .collect();
+        let listed: Vec<u64> = listed().collect();
         assert!(listed.len() > 500);
         assert!(listed.iter().all(|&g| common.contains(g)));
         let others = (0..10_000u64)
