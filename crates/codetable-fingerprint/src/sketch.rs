@@ -74,6 +74,16 @@ impl Sketch {
             .map(|(a, b)| (a == b) as u32)
             .sum()
     }
+
+    /// The bins of LSH band `band` when bands are `rows` bins wide.
+    pub fn band(&self, band: usize, rows: usize) -> &[u32] {
+        &self.0[band * rows..(band + 1) * rows]
+    }
+
+    /// Whether band `band` takes part in LSH (none of its bins is [`UNBANDED`]).
+    pub fn is_banded(&self, band: usize, rows: usize) -> bool {
+        self.band(band, rows).iter().all(|&v| v & UNBANDED == 0)
+    }
 }
 
 /// The top bit of a bin marks a value that LSH bands leave out (it still counts in

@@ -51,7 +51,7 @@ mod runs;
 mod verify;
 
 pub use families::{CloneType, Family, families};
-pub use near::{Candidate, candidates, near_edges};
+pub use near::{Candidate, candidates, near_edges, near_edges_touching, representatives};
 pub use runs::{RunConfig, RunFile, statement_runs};
 pub use verify::{
     Edge, Verifier, containment_milli, fragment_lcs, needed_lcs, required_lcs, similarity_milli,

@@ -13,7 +13,7 @@
 //! produced twice and memory stays at one band's keys.
 
 use codetable_fingerprint::{
-    FragmentId, FragmentKind, FragmentTable, SKETCH_BINS, Sketch, UNBANDED,
+    FragmentId, FragmentKind, FragmentTable, SKETCH_BINS,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -51,7 +51,7 @@ pub fn candidates(
     let mut pairs: Vec<Candidate> = (0..bands(config))
         .into_par_iter()
         .flat_map_iter(|band| {
-            band_pairs(table, &representatives, config, band)
+            band_pairs(table, &representatives, config, band, None)
                 .into_iter()
                 .map(|(a, b)| {
                     let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
@@ -73,12 +73,33 @@ pub fn near_edges(
     classes: &ExactClasses,
     config: &MatchConfig,
 ) -> (u64, Vec<Edge>) {
-    let representatives = representatives(table, classes);
-    let histograms = Histograms::of(table, &representatives);
+    edges_of(table, &representatives(table, classes), None, config)
+}
+
+/// The part of [`near_edges`] that touches the rows marked in `touched` (indexed by row):
+/// every candidate and edge with at least one marked representative, and no other. As
+/// candidates depend on the pair alone, the edges of an earlier run between unmarked
+/// representatives, together with these, are exactly what [`near_edges`] gives.
+pub fn near_edges_touching(
+    table: &FragmentTable,
+    representatives: &[u32],
+    touched: &[bool],
+    config: &MatchConfig,
+) -> (u64, Vec<Edge>) {
+    edges_of(table, representatives, Some(touched), config)
+}
+
+fn edges_of(
+    table: &FragmentTable,
+    representatives: &[u32],
+    touched: Option<&[bool]>,
+    config: &MatchConfig,
+) -> (u64, Vec<Edge>) {
+    let histograms = Histograms::of(table, representatives);
     let (counts, edges): (Vec<u64>, Vec<Vec<Edge>>) = (0..bands(config))
         .into_par_iter()
         .map_init(Verifier::default, |verifier, band| {
-            let pairs = band_pairs(table, &representatives, config, band);
+            let pairs = band_pairs(table, representatives, config, band, touched);
             let edges = pairs
                 .iter()
                 .filter_map(|&pair| verify_pair(table, &histograms, verifier, pair, config))
@@ -95,8 +116,8 @@ fn bands(config: &MatchConfig) -> usize {
     SKETCH_BINS / config.rows_per_band.clamp(1, SKETCH_BINS)
 }
 
-/// The rows that represent classes in near-miss matching.
-fn representatives(table: &FragmentTable, classes: &ExactClasses) -> Vec<u32> {
+/// The rows that represent classes in near-miss matching, ascending by class.
+pub fn representatives(table: &FragmentTable, classes: &ExactClasses) -> Vec<u32> {
     let index = table.id_index();
     (0..classes.len())
         .filter_map(|c| index.row(classes.class(c)[0]))
@@ -104,31 +125,48 @@ fn representatives(table: &FragmentTable, classes: &ExactClasses) -> Vec<u32> {
         .collect()
 }
 
-/// The candidate pairs (rows, `a < b`) first met in `band`, sorted.
+/// The candidate pairs (rows, `a < b`) first met in `band`, sorted; with `touched`, only
+/// those with a marked row.
 fn band_pairs(
     table: &FragmentTable,
     representatives: &[u32],
     config: &MatchConfig,
     band: usize,
+    touched: Option<&[bool]>,
 ) -> Vec<(u32, u32)> {
     let rows = config.rows_per_band.clamp(1, SKETCH_BINS);
+    let banded = |r: u32| table.sketches[r as usize].is_banded(band, rows);
+    let bucket_of = |r: u32| {
+        let bins = table.sketches[r as usize].band(band, rows);
+        let seed = (table.kinds[r as usize].group as u64) << 32 | band as u64;
+        let key = bins.iter().fold(seed, |acc, &v| {
+            (acc ^ v as u64)
+                .wrapping_mul(0x9fb2_1c65_1e98_df25)
+                .rotate_left(29)
+        });
+        key as u32 ^ (key >> 32) as u32
+    };
+    // With `touched`, only buckets that hold a marked row are scanned.
+    let wanted: Option<std::collections::HashSet<u32>> = touched.map(|touched| {
+        representatives
+            .iter()
+            .filter(|&&r| touched[r as usize] && banded(r))
+            .map(|&r| bucket_of(r))
+            .collect()
+    });
+    if wanted.as_ref().is_some_and(|w| w.is_empty()) {
+        return Vec::new();
+    }
     // (bucket key, length, row): a bucket holds one band value of one group.
     let mut keyed: Vec<(u32, u32, u32)> = representatives
         .iter()
-        .filter(|&&r| is_banded(&table.sketches[r as usize], band, rows))
-        .map(|&r| {
-            let bins = band_of(&table.sketches[r as usize], band, rows);
-            let seed = (table.kinds[r as usize].group as u64) << 32 | band as u64;
-            let key = bins.iter().fold(seed, |acc, &v| {
-                (acc ^ v as u64)
-                    .wrapping_mul(0x9fb2_1c65_1e98_df25)
-                    .rotate_left(29)
-            });
-            (
-                key as u32 ^ (key >> 32) as u32,
-                table.spans[r as usize].tokens(),
-                r,
-            )
+        .filter(|&&r| banded(r))
+        .filter_map(|&r| {
+            let key = bucket_of(r);
+            match &wanted {
+                Some(wanted) if !wanted.contains(&key) => None,
+                _ => Some((key, table.spans[r as usize].tokens(), r)),
+            }
         })
         .collect();
     keyed.sort_unstable();
@@ -156,6 +194,9 @@ fn band_pairs(
                 if other > longest {
                     break;
                 }
+                if touched.is_some_and(|t| !t[a as usize] && !t[b as usize]) {
+                    continue;
+                }
                 let needed = if other <= full_bar_until {
                     config.min_agreement
                 } else {
@@ -168,11 +209,11 @@ fn band_pairs(
                 // The bucket key may collide; the pair must share this band and group, and
                 // no earlier band.
                 if sa.agreement(sb) < needed
-                    || band_of(sa, band, rows) != band_of(sb, band, rows)
+                    || sa.band(band, rows) != sb.band(band, rows)
                     || (0..band).any(|e| {
-                        band_of(sa, e, rows) == band_of(sb, e, rows)
-                            && is_banded(sa, e, rows)
-                            && is_banded(sb, e, rows)
+                        sa.band(e, rows) == sb.band(e, rows)
+                            && sa.is_banded(e, rows)
+                            && sb.is_banded(e, rows)
                     })
                     || table.kinds[a as usize].group != table.kinds[b as usize].group
                     || table.spans[a as usize].overlaps(&table.spans[b as usize])
@@ -195,22 +236,32 @@ fn byte_agreement(a: &[u8; SKETCH_BINS], b: &[u8; SKETCH_BINS]) -> u32 {
         .fold(0u8, |sum, (x, y)| sum + (x == y) as u8) as u32
 }
 
-fn band_of(sketch: &Sketch, band: usize, rows: usize) -> &[u32] {
-    &sketch.0[band * rows..(band + 1) * rows]
-}
-
-/// Whether a band of the sketch has a gram of its own in every bin (see [`UNBANDED`]).
-fn is_banded(sketch: &Sketch, band: usize, rows: usize) -> bool {
-    band_of(sketch, band, rows)
-        .iter()
-        .all(|&v| v & UNBANDED == 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::exact_classes;
     use crate::testing::{spec, stream, table};
+    use codetable_fingerprint::{Sketch, UNBANDED};
+
+    #[test]
+    fn edges_touching_marked_rows_complete_the_unmarked_ones() {
+        let table = table(&specs());
+        let classes = exact_classes(&table);
+        let config = MatchConfig::default();
+        let (_, all) = near_edges(&table, &classes, &config);
+        assert!(all.len() > 50, "{}", all.len());
+        let representatives = representatives(&table, &classes);
+        let mut next = crate::testing::xorshift(7);
+        for share in [0, 1, 10, 50, 100] {
+            let touched: Vec<bool> = (0..table.len()).map(|_| next() % 100 < share).collect();
+            let marked = |id| touched[table.ids.iter().position(|&i| i == id).unwrap()];
+            let (_, mut edges) = near_edges_touching(&table, &representatives, &touched, &config);
+            assert!(edges.iter().all(|e| marked(e.a) || marked(e.b)));
+            edges.extend(all.iter().filter(|e| !marked(e.a) && !marked(e.b)));
+            edges.sort_unstable();
+            assert_eq!(edges, all, "{share}% marked");
+        }
+    }
 
     #[test]
     fn the_full_agreement_bound_agrees_with_agreement_needed() {
