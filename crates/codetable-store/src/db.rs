@@ -1,0 +1,947 @@
+//! The database directory: a lock, SQLite metadata (`index.sqlite`) and the segment files
+//! it names (`segments/`).
+//!
+//! One writer at a time holds an exclusive lock on `lock`; readers hold a shared lock
+//! while they read SQLite and map the segments they need, so they never see a segment
+//! being deleted. Every change is one SQLite transaction that commits after the segments it
+//! names are fsynced and renamed into place, so a process killed at any point leaves the
+//! last committed state (segments written but not committed are removed by the next
+//! writer).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use codetable_fingerprint::{FragmentId, FragmentTable};
+use codetable_match::Edge;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StoreError;
+use crate::segment::{self, FilePart, Segment};
+
+/// `PRAGMA application_id` of a codetable database ("CTBL").
+pub const APPLICATION_ID: i32 = 0x4354_424c;
+/// The SQLite schema this build writes (`PRAGMA user_version`); older ones are migrated.
+pub const SCHEMA_VERSION: i32 = 1;
+/// More live segments than this are merged.
+pub const MAX_SEGMENTS: usize = 8;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE trees(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    root TEXT NOT NULL,
+    fingerprint_settings TEXT NOT NULL,
+    match_settings TEXT,
+    representatives BLOB,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE segments(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    files INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE files(
+    id INTEGER PRIMARY KEY,
+    tree INTEGER NOT NULL REFERENCES trees(id) ON DELETE CASCADE,
+    path BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash BLOB,
+    language TEXT,
+    status TEXT NOT NULL,
+    detail TEXT,
+    segment INTEGER REFERENCES segments(id),
+    slot INTEGER,
+    lines INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    error_nodes INTEGER NOT NULL DEFAULT 0,
+    first_error_line INTEGER NOT NULL DEFAULT 0,
+    not_utf8 INTEGER NOT NULL DEFAULT 0,
+    utf16 INTEGER NOT NULL DEFAULT 0,
+    fragments INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(tree, path)
+);
+CREATE INDEX files_by_segment ON files(segment);
+CREATE TABLE fragments(
+    file INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL,
+    start_byte INTEGER NOT NULL,
+    end_byte INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    PRIMARY KEY(file, ordinal)
+) WITHOUT ROWID;
+CREATE TABLE edges(
+    tree INTEGER NOT NULL REFERENCES trees(id) ON DELETE CASCADE,
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
+    lcs INTEGER NOT NULL,
+    similarity INTEGER NOT NULL,
+    PRIMARY KEY(tree, a, b)
+) WITHOUT ROWID;
+CREATE TABLE families(
+    tree INTEGER NOT NULL REFERENCES trees(id) ON DELETE CASCADE,
+    id INTEGER NOT NULL,
+    clone_type TEXT NOT NULL,
+    representative INTEGER NOT NULL,
+    similarity_min INTEGER NOT NULL,
+    similarity_max INTEGER NOT NULL,
+    containment_min INTEGER NOT NULL,
+    within INTEGER,
+    subsumed INTEGER NOT NULL,
+    members BLOB NOT NULL,
+    PRIMARY KEY(tree, id)
+) WITHOUT ROWID;
+CREATE TABLE runs(
+    id INTEGER PRIMARY KEY,
+    tree INTEGER NOT NULL REFERENCES trees(id) ON DELETE CASCADE,
+    command TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    milliseconds INTEGER NOT NULL,
+    files_parsed INTEGER NOT NULL,
+    files_reused INTEGER NOT NULL,
+    files_removed INTEGER NOT NULL,
+    fragments_rematched INTEGER NOT NULL
+);
+";
+
+/// How long a writer waits for another by default.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// An open database directory.
+#[derive(Debug)]
+pub struct Database {
+    dir: PathBuf,
+    conn: Connection,
+    /// Held locked while this handle lives (exclusively for a writer).
+    _lock: File,
+    writer: bool,
+    segments: HashMap<i64, Arc<Segment>>,
+}
+
+/// What the database knows of one tree.
+#[derive(Clone, Debug, Default)]
+pub struct TreeState {
+    pub id: i64,
+    pub root: String,
+    pub fingerprint_settings: String,
+    pub match_settings: Option<String>,
+    /// Ids of the class representatives of the last matching, sorted.
+    pub representatives: Vec<FragmentId>,
+}
+
+/// One file as the database last saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredFile {
+    pub id: i64,
+    pub path: Vec<u8>,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub content_hash: Option<[u8; 16]>,
+    pub language: Option<String>,
+    /// `analyzed`, or why the file was left out.
+    pub status: String,
+    pub detail: Option<String>,
+    /// Where its records are (analysed files).
+    pub segment: Option<i64>,
+    pub slot: Option<u32>,
+    pub stats: FileStats,
+}
+
+/// Counts kept per analysed file (for the report).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileStats {
+    pub lines: u64,
+    pub bytes: u64,
+    pub tokens: u64,
+    pub error_nodes: u32,
+    pub first_error_line: u32,
+    pub not_utf8: bool,
+    pub utf16: bool,
+    pub fragments: u32,
+}
+
+/// One family as stored: its members' ids and the family's measures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFamily {
+    pub id: u64,
+    pub clone_type: String,
+    pub representative: FragmentId,
+    pub similarity_min: u32,
+    pub similarity_max: u32,
+    pub containment_min: u32,
+    pub within: Option<u64>,
+    pub subsumed: bool,
+    pub members: Vec<FragmentId>,
+}
+
+/// A fragment row for the `fragments` table.
+#[derive(Clone, Debug)]
+pub struct StoredFragment {
+    pub id: FragmentId,
+    pub category: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub start_byte: u32,
+    pub end_byte: u32,
+    pub tokens: u32,
+}
+
+/// A file written or confirmed by this run.
+#[derive(Clone, Debug)]
+pub struct FileUpdate {
+    pub file: StoredFile,
+    /// Index into the run's new segment parts, for files analysed now.
+    pub part: Option<usize>,
+    /// The fragments of a file analysed now (replacing the old ones).
+    pub fragments: Option<Vec<StoredFragment>>,
+}
+
+/// Everything one run commits, in one transaction.
+#[derive(Debug, Default)]
+pub struct Commit<'a> {
+    pub tree: String,
+    pub root: String,
+    pub command: String,
+    pub fingerprint_settings: String,
+    /// Rows of `table` to write as a new segment, one part per file.
+    pub parts: Vec<FilePart>,
+    pub table: Option<&'a FragmentTable>,
+    /// Files to insert or update (the others keep their rows).
+    pub files: Vec<FileUpdate>,
+    /// Paths no longer in the tree.
+    pub removed: Vec<Vec<u8>>,
+    /// The new matching state, if this run matched.
+    pub matching: Option<MatchState>,
+    pub started: Option<Instant>,
+    pub files_reused: u64,
+    pub fragments_rematched: u64,
+}
+
+/// The state a later run needs to match incrementally, and the families for readers.
+#[derive(Debug, Default)]
+pub struct MatchState {
+    pub settings: String,
+    pub representatives: Vec<FragmentId>,
+    /// Edges before this run and now, both sorted: only the difference is written.
+    pub old_edges: Vec<Edge>,
+    pub edges: Vec<Edge>,
+    pub families: Vec<StoredFamily>,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+impl Database {
+    /// Opens (creating it if needed) the database at `dir` for writing, waiting up to
+    /// `wait` for another writer or reader to finish.
+    pub fn open_writer(dir: &Path, wait: Duration) -> Result<Database, StoreError> {
+        let io = |e| StoreError::io(dir, e);
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::NotADatabase {
+                path: dir.to_path_buf(),
+                why: "it is a file, not a database directory".into(),
+            });
+        }
+        std::fs::create_dir_all(dir.join("segments")).map_err(io)?;
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(&ignore, "# A codetable pattern database: never committed.\n*\n")
+                .map_err(io)?;
+        }
+        let lock = lock(dir, true, wait)?;
+        let conn = open_sqlite(dir, true)?;
+        let mut db = Database {
+            dir: dir.to_path_buf(),
+            conn,
+            _lock: lock,
+            writer: true,
+            segments: HashMap::new(),
+        };
+        db.remove_orphans()?;
+        Ok(db)
+    }
+
+    /// Opens the database at `dir` for reading; it must exist.
+    pub fn open_reader(dir: &Path, wait: Duration) -> Result<Database, StoreError> {
+        if !dir.join("index.sqlite").is_file() {
+            return Err(StoreError::NotADatabase {
+                path: dir.to_path_buf(),
+                why: "no index.sqlite in it (create one with `codetable index` or `analyze`)"
+                    .into(),
+            });
+        }
+        let lock = lock(dir, false, wait)?;
+        let conn = open_sqlite(dir, false)?;
+        Ok(Database {
+            dir: dir.to_path_buf(),
+            conn,
+            _lock: lock,
+            writer: false,
+            segments: HashMap::new(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |e| StoreError::sqlite(&self.dir.join("index.sqlite"), e)
+    }
+
+    /// Removes segment files that no committed state names (left by a killed writer).
+    fn remove_orphans(&mut self) -> Result<(), StoreError> {
+        let names: std::collections::HashSet<String> = self
+            .conn
+            .prepare("SELECT name FROM segments")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(self.sql())?;
+        let dir = self.dir.join("segments");
+        for entry in std::fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))? {
+            let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !names.contains(&name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// The state of the tree named `name`, if it was stored.
+    pub fn tree(&self, name: &str) -> Result<Option<TreeState>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, root, fingerprint_settings, match_settings, representatives
+                 FROM trees WHERE name = ?1",
+                [name],
+                |r| {
+                    let blob: Option<Vec<u8>> = r.get(4)?;
+                    Ok(TreeState {
+                        id: r.get(0)?,
+                        root: r.get(1)?,
+                        fingerprint_settings: r.get(2)?,
+                        match_settings: r.get(3)?,
+                        representatives: blob.map(|b| ids_of(&b)).unwrap_or_default(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Every tree: (id, name, root).
+    pub fn trees(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
+        self.conn
+            .prepare("SELECT id, name, root FROM trees ORDER BY name")
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(self.sql())
+    }
+
+    /// The files of tree `tree`, by path.
+    pub fn files(&self, tree: i64) -> Result<Vec<StoredFile>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT id, path, size, mtime_ns, content_hash, language, status, detail,
+                        segment, slot, lines, bytes, tokens, error_nodes, first_error_line,
+                        not_utf8, utf16, fragments
+                 FROM files WHERE tree = ?1 ORDER BY path",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([tree], |r| {
+                let hash: Option<Vec<u8>> = r.get(4)?;
+                Ok(StoredFile {
+                    id: r.get(0)?,
+                    path: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    mtime_ns: r.get(3)?,
+                    content_hash: hash.and_then(|h| h.try_into().ok()),
+                    language: r.get(5)?,
+                    status: r.get(6)?,
+                    detail: r.get(7)?,
+                    segment: r.get(8)?,
+                    slot: r.get::<_, Option<i64>>(9)?.map(|s| s as u32),
+                    stats: FileStats {
+                        lines: r.get::<_, i64>(10)? as u64,
+                        bytes: r.get::<_, i64>(11)? as u64,
+                        tokens: r.get::<_, i64>(12)? as u64,
+                        error_nodes: r.get(13)?,
+                        first_error_line: r.get(14)?,
+                        not_utf8: r.get(15)?,
+                        utf16: r.get(16)?,
+                        fragments: r.get(17)?,
+                    },
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
+    /// The stored edges of tree `tree`, sorted.
+    pub fn edges(&self, tree: i64) -> Result<Vec<Edge>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT a, b, lcs, similarity FROM edges WHERE tree = ?1 ORDER BY a, b")
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([tree], |r| {
+                Ok(Edge {
+                    a: FragmentId(r.get::<_, i64>(0)? as u64),
+                    b: FragmentId(r.get::<_, i64>(1)? as u64),
+                    lcs: r.get(2)?,
+                    similarity: r.get(3)?,
+                })
+            })
+            .map_err(self.sql())?;
+        let mut edges: Vec<Edge> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
+        edges.sort_unstable();
+        Ok(edges)
+    }
+
+    /// The live segment `id`, mapped and checked on first use.
+    pub fn segment(&mut self, id: i64) -> Result<Arc<Segment>, StoreError> {
+        if let Some(s) = self.segments.get(&id) {
+            return Ok(s.clone());
+        }
+        let name: String = self
+            .conn
+            .query_row("SELECT name FROM segments WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(self.sql())?
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.dir.join("index.sqlite"),
+                what: format!("a file names segment {id}, which is not listed"),
+            })?;
+        let segment = Arc::new(Segment::open(&self.dir.join("segments").join(name))?);
+        self.segments.insert(id, segment.clone());
+        Ok(segment)
+    }
+
+    /// Every live segment: (id, name, files, rows, bytes).
+    pub fn segments(&self) -> Result<Vec<(i64, String, u64, u64, u64)>, StoreError> {
+        self.conn
+            .prepare("SELECT id, name, files, rows, bytes FROM segments ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get::<_, i64>(2)? as u64,
+                        r.get::<_, i64>(3)? as u64,
+                        r.get::<_, i64>(4)? as u64,
+                    ))
+                })?
+                .collect()
+            })
+            .map_err(self.sql())
+    }
+
+    /// Writes the run's new segment, then commits everything in one transaction, then
+    /// removes segments nothing names any more and merges segments if there are too many.
+    pub fn commit(&mut self, commit: Commit) -> Result<(), StoreError> {
+        assert!(self.writer, "commit needs a writer");
+        let new_segment = match (commit.table, commit.parts.is_empty()) {
+            (Some(table), false) => {
+                let name = format!("{:016x}-{}.ctseg", now_ns(), std::process::id());
+                let path = self.dir.join("segments").join(&name);
+                let bytes = segment::write(&path, table, &commit.parts)?;
+                let rows: u64 = commit.parts.iter().map(|p| p.rows.len() as u64).sum();
+                Some((name, commit.parts.len() as u64, rows, bytes))
+            }
+            _ => None,
+        };
+        let index = self.dir.join("index.sqlite");
+        let sql = |e| StoreError::sqlite(&index, e);
+        let tx = self.conn.transaction().map_err(sql)?;
+        let now = now_ns();
+        tx.execute(
+            "INSERT INTO trees(name, root, fingerprint_settings, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET root = ?2, fingerprint_settings = ?3,
+                updated_at = ?4",
+            params![commit.tree, commit.root, commit.fingerprint_settings, now],
+        )
+        .map_err(sql)?;
+        let tree: i64 = tx
+            .query_row("SELECT id FROM trees WHERE name = ?1", [&commit.tree], |r| {
+                r.get(0)
+            })
+            .map_err(sql)?;
+        let segment_id = match &new_segment {
+            Some((name, files, rows, bytes)) => {
+                tx.execute(
+                    "INSERT INTO segments(name, files, rows, bytes, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![name, *files as i64, *rows as i64, *bytes as i64, now],
+                )
+                .map_err(sql)?;
+                Some(tx.last_insert_rowid())
+            }
+            None => None,
+        };
+        {
+            let mut remove = tx
+                .prepare_cached("DELETE FROM files WHERE tree = ?1 AND path = ?2")
+                .map_err(sql)?;
+            for path in &commit.removed {
+                remove.execute(params![tree, path]).map_err(sql)?;
+            }
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO files(tree, path, size, mtime_ns, content_hash, language, status,
+                        detail, segment, slot, lines, bytes, tokens, error_nodes,
+                        first_error_line, not_utf8, utf16, fragments)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                        ?16, ?17, ?18)
+                     ON CONFLICT(tree, path) DO UPDATE SET size = ?3, mtime_ns = ?4,
+                        content_hash = ?5, language = ?6, status = ?7, detail = ?8,
+                        segment = ?9, slot = ?10, lines = ?11, bytes = ?12, tokens = ?13,
+                        error_nodes = ?14, first_error_line = ?15, not_utf8 = ?16,
+                        utf16 = ?17, fragments = ?18
+                     RETURNING id",
+                )
+                .map_err(sql)?;
+            let mut clear = tx
+                .prepare_cached("DELETE FROM fragments WHERE file = ?1")
+                .map_err(sql)?;
+            let mut fragment = tx
+                .prepare_cached(
+                    "INSERT INTO fragments(file, ordinal, id, category, start_line, end_line,
+                        start_byte, end_byte, tokens)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(sql)?;
+            for update in &commit.files {
+                let f = &update.file;
+                let (segment, slot) = match update.part {
+                    Some(part) => (segment_id, Some(part as i64)),
+                    None => (f.segment, f.slot.map(|s| s as i64)),
+                };
+                let s = &f.stats;
+                let id: i64 = upsert
+                    .query_row(
+                        params![
+                            tree,
+                            f.path,
+                            f.size as i64,
+                            f.mtime_ns,
+                            f.content_hash.map(|h| h.to_vec()),
+                            f.language,
+                            f.status,
+                            f.detail,
+                            segment,
+                            slot,
+                            s.lines as i64,
+                            s.bytes as i64,
+                            s.tokens as i64,
+                            s.error_nodes,
+                            s.first_error_line,
+                            s.not_utf8,
+                            s.utf16,
+                            s.fragments
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql)?;
+                if let Some(fragments) = &update.fragments {
+                    clear.execute([id]).map_err(sql)?;
+                    for (k, g) in fragments.iter().enumerate() {
+                        fragment
+                            .execute(params![
+                                id,
+                                k as i64,
+                                g.id.0 as i64,
+                                g.category,
+                                g.start_line,
+                                g.end_line,
+                                g.start_byte,
+                                g.end_byte,
+                                g.tokens
+                            ])
+                            .map_err(sql)?;
+                    }
+                }
+            }
+        }
+        if let Some(state) = &commit.matching {
+            tx.execute(
+                "UPDATE trees SET match_settings = ?2, representatives = ?3 WHERE id = ?1",
+                params![tree, state.settings, blob_of(&state.representatives)],
+            )
+            .map_err(sql)?;
+            write_edges(&tx, tree, &state.old_edges, &state.edges).map_err(sql)?;
+            write_families(&tx, tree, &state.families).map_err(sql)?;
+        }
+        let ms = commit
+            .started
+            .map(|s| s.elapsed().as_millis() as i64)
+            .unwrap_or(0);
+        tx.execute(
+            "INSERT INTO runs(tree, command, started_at, milliseconds, files_parsed,
+                files_reused, files_removed, fragments_rematched)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                tree,
+                commit.command,
+                now,
+                ms,
+                commit.parts.len() as i64,
+                commit.files_reused as i64,
+                commit.removed.len() as i64,
+                commit.fragments_rematched as i64
+            ],
+        )
+        .map_err(sql)?;
+        let dead = dead_segments(&tx).map_err(sql)?;
+        for (id, _) in &dead {
+            tx.execute("DELETE FROM segments WHERE id = ?1", [id])
+                .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        for (id, name) in dead {
+            self.segments.remove(&id);
+            let _ = std::fs::remove_file(self.dir.join("segments").join(name));
+        }
+        if self.segments()?.len() > MAX_SEGMENTS {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Merges the smallest live segments into one, as in an LSM tree, until at most
+    /// `MAX_SEGMENTS / 2` remain; with `all`, merges every segment into one.
+    pub fn compact_segments(&mut self, all: bool) -> Result<usize, StoreError> {
+        let mut live = self.segments()?;
+        let keep = if all { 1 } else { MAX_SEGMENTS / 2 };
+        if live.len() <= keep.max(1) && !(all && live.len() > 1) {
+            return Ok(0);
+        }
+        live.sort_by_key(|s| (s.4, s.0));
+        let merged: Vec<i64> = live[..live.len() + 1 - keep.max(1)]
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        let index = self.dir.join("index.sqlite");
+        let sql = |e| StoreError::sqlite(&index, e);
+        // Live files of the merged segments, by segment then slot.
+        let mut files: Vec<(i64, i64, u32)> = Vec::new();
+        for &id in &merged {
+            let mut statement = self
+                .conn
+                .prepare("SELECT id, slot FROM files WHERE segment = ?1 ORDER BY slot")
+                .map_err(sql)?;
+            let rows: Vec<(i64, i64)> = statement
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|r| r.collect())
+                .map_err(sql)?;
+            files.extend(rows.into_iter().map(|(f, slot)| (f, id, slot as u32)));
+        }
+        let mut table = FragmentTable::default();
+        let mut parts = Vec::new();
+        for (k, &(_, segment, slot)) in files.iter().enumerate() {
+            let segment = self.segment(segment)?;
+            let columns = segment.columns();
+            let entry = *columns.files.get(slot as usize).ok_or_else(|| StoreError::Corrupt {
+                path: segment.path().to_path_buf(),
+                what: format!("slot {slot} named by the index is not in it"),
+            })?;
+            let (rows, symbols, statements) =
+                crate::append_file(&mut table, &columns, &entry, k as u32)?;
+            parts.push(FilePart {
+                rows,
+                symbols,
+                statements,
+            });
+        }
+        let name = format!("{:016x}-{}.ctseg", now_ns(), std::process::id());
+        let path = self.dir.join("segments").join(&name);
+        let bytes = segment::write(&path, &table, &parts)?;
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute(
+            "INSERT INTO segments(name, files, rows, bytes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, parts.len() as i64, table.len() as i64, bytes as i64, now_ns()],
+        )
+        .map_err(sql)?;
+        let new_id = tx.last_insert_rowid();
+        {
+            let mut relink = tx
+                .prepare_cached("UPDATE files SET segment = ?2, slot = ?3 WHERE id = ?1")
+                .map_err(sql)?;
+            for (k, &(file, ..)) in files.iter().enumerate() {
+                relink
+                    .execute(params![file, new_id, k as i64])
+                    .map_err(sql)?;
+            }
+        }
+        let dead = dead_segments(&tx).map_err(sql)?;
+        for (id, _) in &dead {
+            tx.execute("DELETE FROM segments WHERE id = ?1", [id])
+                .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)?;
+        for (id, name) in dead {
+            self.segments.remove(&id);
+            let _ = std::fs::remove_file(self.dir.join("segments").join(name));
+        }
+        Ok(merged.len())
+    }
+
+    fn compact(&mut self) -> Result<(), StoreError> {
+        self.compact_segments(false).map(|_| ())
+    }
+}
+
+/// Segments no file names any more: (id, name).
+fn dead_segments(tx: &rusqlite::Transaction) -> rusqlite::Result<Vec<(i64, String)>> {
+    tx.prepare(
+        "SELECT id, name FROM segments
+         WHERE id NOT IN (SELECT segment FROM files WHERE segment IS NOT NULL)",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}
+
+fn write_edges(
+    tx: &rusqlite::Transaction,
+    tree: i64,
+    old: &[Edge],
+    new: &[Edge],
+) -> rusqlite::Result<()> {
+    let mut delete = tx.prepare_cached("DELETE FROM edges WHERE tree = ?1 AND a = ?2 AND b = ?3")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO edges(tree, a, b, lcs, similarity) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) => o.cmp(n),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Less => {
+                let o = &old[i];
+                delete.execute(params![tree, o.a.0 as i64, o.b.0 as i64])?;
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                let n = &new[j];
+                insert.execute(params![
+                    tree,
+                    n.a.0 as i64,
+                    n.b.0 as i64,
+                    n.lcs,
+                    n.similarity
+                ])?;
+                j += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the tree's families by `families`, touching only the rows that changed.
+fn write_families(
+    tx: &rusqlite::Transaction,
+    tree: i64,
+    families: &[StoredFamily],
+) -> rusqlite::Result<()> {
+    let stored: HashMap<i64, Vec<u8>> = tx
+        .prepare("SELECT id, members FROM families WHERE tree = ?1")?
+        .query_map([tree], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO families(tree, id, clone_type, representative, similarity_min,
+            similarity_max, containment_min, within, subsumed, members)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut kept = std::collections::HashSet::new();
+    for f in families {
+        let members = blob_of(&f.members);
+        kept.insert(f.id as i64);
+        if stored.get(&(f.id as i64)) == Some(&members) {
+            // Same members: the measures can only change with `within`.
+            tx.execute(
+                "UPDATE families SET within = ?3, subsumed = ?4 WHERE tree = ?1 AND id = ?2",
+                params![tree, f.id as i64, f.within.map(|w| w as i64), f.subsumed],
+            )?;
+            continue;
+        }
+        insert.execute(params![
+            tree,
+            f.id as i64,
+            f.clone_type,
+            f.representative.0 as i64,
+            f.similarity_min,
+            f.similarity_max,
+            f.containment_min,
+            f.within.map(|w| w as i64),
+            f.subsumed,
+            members
+        ])?;
+    }
+    let mut delete = tx.prepare_cached("DELETE FROM families WHERE tree = ?1 AND id = ?2")?;
+    for id in stored.keys().filter(|id| !kept.contains(id)) {
+        delete.execute(params![tree, id])?;
+    }
+    Ok(())
+}
+
+/// Sorted ids as little-endian bytes.
+pub fn blob_of(ids: &[FragmentId]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.0.to_le_bytes()).collect()
+}
+
+pub fn ids_of(blob: &[u8]) -> Vec<FragmentId> {
+    blob.chunks_exact(8)
+        .map(|c| FragmentId(u64::from_le_bytes(c.try_into().unwrap())))
+        .collect()
+}
+
+/// Takes the directory's lock: exclusive for a writer, shared for a reader, waiting up to
+/// `wait`.
+fn lock(dir: &Path, exclusive: bool, wait: Duration) -> Result<File, StoreError> {
+    let path = dir.join("lock");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(exclusive)
+        .create(exclusive)
+        .truncate(false)
+        .open(&path)
+        .or_else(|e| {
+            // A reader of a database whose lock file is missing (never written to).
+            if !exclusive && e.kind() == std::io::ErrorKind::NotFound {
+                File::open(dir.join("index.sqlite"))
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| StoreError::io(&path, e))?;
+    let started = Instant::now();
+    loop {
+        let attempt = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match attempt {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                return Err(StoreError::Busy {
+                    path: dir.to_path_buf(),
+                    waited: wait,
+                    holder: holder.trim().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
+        }
+    }
+    if exclusive {
+        use std::io::Seek;
+        let _ = file.set_len(0);
+        let _ = file.seek(std::io::SeekFrom::Start(0));
+        let _ = write!(file, "pid {}", std::process::id());
+    }
+    Ok(file)
+}
+
+fn open_sqlite(dir: &Path, writer: bool) -> Result<Connection, StoreError> {
+    let path = dir.join("index.sqlite");
+    let sql = |e| StoreError::sqlite(&path, e);
+    let exists = path.exists();
+    let flags = if writer {
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    let mut conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
+    // Any read fails on a file that is not SQLite; the application id tells ours apart.
+    let id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| StoreError::NotADatabase {
+            path: path.clone(),
+            why: format!("not a SQLite database ({e})"),
+        })?;
+    let version: i32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql)?;
+    if exists && !(id == APPLICATION_ID || (id == 0 && version == 0 && is_empty(&conn))) {
+        return Err(StoreError::NotADatabase {
+            path,
+            why: format!("a SQLite database of another application (application_id {id:#x})"),
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Schema {
+            path,
+            found: version,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    if writer {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
+        migrate(&mut conn, version).map_err(sql)?;
+    } else if version < SCHEMA_VERSION {
+        return Err(StoreError::Schema {
+            path,
+            found: version,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(conn)
+}
+
+fn is_empty(conn: &Connection) -> bool {
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map(|n| n == 0)
+        .unwrap_or(false)
+}
+
+/// Brings the schema from `version` to [`SCHEMA_VERSION`], one step per version, each in
+/// one transaction with its `user_version`.
+fn migrate(conn: &mut Connection, version: i32) -> rusqlite::Result<()> {
+    const STEPS: [&str; 1] = [SCHEMA_V1];
+    for (k, step) in STEPS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", k as i32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
