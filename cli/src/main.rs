@@ -78,6 +78,29 @@ struct AnalyzeArgs {
     /// Families listed by the text format.
     #[arg(long, default_value_t = 20)]
     top: usize,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+/// Where the pattern database is and how to use it.
+#[derive(clap::Args, Debug)]
+struct DatabaseArgs {
+    /// The pattern database directory [default: .codetable in DIR]. Re-runs re-parse only
+    /// the files that changed and re-match only their fragments.
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Keep no pattern database: analyse everything in memory.
+    #[arg(long, conflicts_with = "db")]
+    no_db: bool,
+    /// Delete the pattern database's contents and build it again.
+    #[arg(long)]
+    rebuild: bool,
+    /// The tree's name in the database [default: DIR's absolute path].
+    #[arg(long)]
+    name: Option<String>,
+    /// Seconds to wait for another codetable process using the database (0 to 86400).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    lock_wait: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -168,6 +191,30 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     options.fingerprint.min_lines = args.min_lines;
     options.matching.min_similarity = (args.min_similarity * 1000.0).round() as u32;
     options.matching.near_miss = !args.no_near_miss;
+    let database = &args.database;
+    options.rebuild = database.rebuild;
+    options.name = database.name.clone();
+    options.lock_wait = Duration::from_secs(database.lock_wait);
+    options.database = match (&database.db, database.no_db) {
+        (_, true) => None,
+        (Some(db), false) => Some(db.clone()),
+        (None, false) => {
+            let default = AnalyzeOptions::default_database(&args.dir);
+            // A tree that cannot hold its database (read-only) is analysed in memory.
+            match std::fs::create_dir_all(&default) {
+                Ok(()) => Some(default),
+                Err(e) if args.dir.is_dir() => {
+                    eprintln!(
+                        "codetable: warning: cannot create the pattern database {} ({e}); \
+                         analysing in memory (--db PATH puts it elsewhere)",
+                        default.display()
+                    );
+                    None
+                }
+                Err(_) => None,
+            }
+        }
+    };
 
     let report = analyze(&options)?;
     if report.stats.files == 0 {

@@ -12,9 +12,7 @@
 //! one at a time, and a pair is emitted only from the first band it shares, so no pair is
 //! produced twice and memory stays at one band's keys.
 
-use codetable_fingerprint::{
-    FragmentId, FragmentKind, FragmentTable, SKETCH_BINS,
-};
+use codetable_fingerprint::{FragmentId, FragmentKind, FragmentTable, SKETCH_BINS};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -9,7 +9,7 @@
 //!
 //! let report = Report::default();
 //! let json = render_json(&report);
-//! assert!(json.contains("\"schema_version\": 2"));
+//! assert!(json.contains("\"schema_version\": 3"));
 //! ```
 
 mod text;
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The version of the JSON schema. Bump it on any change that could break a reader.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Everything one analysis found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -186,6 +186,25 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    pub const ALL: [SkipReason; 11] = [
+        SkipReason::Binary,
+        SkipReason::TooLarge,
+        SkipReason::Generated,
+        SkipReason::Minified,
+        SkipReason::NotRegular,
+        SkipReason::Symlink,
+        SkipReason::SameFile,
+        SkipReason::Unreadable,
+        SkipReason::ParseTimeout,
+        SkipReason::WalkError,
+        SkipReason::InternalError,
+    ];
+
+    /// The reason named `name` (see [`SkipReason::name`]).
+    pub fn from_name(name: &str) -> Option<SkipReason> {
+        SkipReason::ALL.into_iter().find(|r| r.name() == name)
+    }
+
     /// The name used in JSON and in summaries.
     pub fn name(self) -> &'static str {
         match self {
@@ -240,7 +259,6 @@ pub struct Stats {
     /// Files analysed after decoding them from UTF-16.
     pub files_utf16: u64,
     pub exact_classes: u64,
-    pub candidate_pairs: u64,
     pub verified_pairs: u64,
     /// Families nested in another that add nothing to it (listed in the JSON with
     /// `subsumed`, not counted in `families`).
@@ -250,6 +268,23 @@ pub struct Stats {
     /// Per-language files, lines and bytes.
     pub languages: BTreeMap<String, LanguageStats>,
     pub timings_ms: Timings,
+    /// What this run did, which depends on what the pattern database already held (like
+    /// the timings, it is not part of the result).
+    pub work: Work,
+}
+
+/// The work of one run: a run with a pattern database re-parses and re-matches only what
+/// changed since the last.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Work {
+    /// Files read, parsed and fingerprinted by this run.
+    pub files_parsed: u64,
+    /// Files whose fingerprints came from the database.
+    pub files_reused: u64,
+    /// Fragments matched against the others by this run (all of them without a database).
+    pub fragments_matched: u64,
+    /// Near-miss candidate pairs examined by this run.
+    pub candidate_pairs: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +303,8 @@ pub struct Timings {
     pub parse: f64,
     #[serde(rename = "match")]
     pub matching: f64,
+    /// Writing the pattern database.
+    pub store: f64,
     pub report: f64,
     pub total: f64,
 }

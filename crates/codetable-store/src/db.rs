@@ -251,6 +251,16 @@ impl Database {
     /// Opens (creating it if needed) the database at `dir` for writing, waiting up to
     /// `wait` for another writer or reader to finish.
     pub fn open_writer(dir: &Path, wait: Duration) -> Result<Database, StoreError> {
+        Database::open_writer_with(dir, wait, false)
+    }
+
+    /// [`Database::open_writer`]; with `rebuild`, first deletes the database's files
+    /// (whatever state they are in) once the lock is held.
+    pub fn open_writer_with(
+        dir: &Path,
+        wait: Duration,
+        rebuild: bool,
+    ) -> Result<Database, StoreError> {
         let io = |e| StoreError::io(dir, e);
         if dir.exists() && !dir.is_dir() {
             return Err(StoreError::NotADatabase {
@@ -261,10 +271,27 @@ impl Database {
         std::fs::create_dir_all(dir.join("segments")).map_err(io)?;
         let ignore = dir.join(".gitignore");
         if !ignore.exists() {
-            std::fs::write(&ignore, "# A codetable pattern database: never committed.\n*\n")
-                .map_err(io)?;
+            std::fs::write(
+                &ignore,
+                "# A codetable pattern database: never committed.\n*\n",
+            )
+            .map_err(io)?;
         }
         let lock = lock(dir, true, wait)?;
+        if rebuild {
+            for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+                match std::fs::remove_file(dir.join(name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                    _ => {}
+                }
+            }
+            for entry in std::fs::read_dir(dir.join("segments")).map_err(io)? {
+                let path = entry.map_err(io)?.path();
+                if path.extension().is_some_and(|e| e == "ctseg" || e == "tmp") {
+                    std::fs::remove_file(&path).map_err(io)?;
+                }
+            }
+        }
         let conn = open_sqlite(dir, true)?;
         let mut db = Database {
             dir: dir.to_path_buf(),
@@ -429,7 +456,9 @@ impl Database {
         }
         let name: String = self
             .conn
-            .query_row("SELECT name FROM segments WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT name FROM segments WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(self.sql())?
             .ok_or_else(|| StoreError::Corrupt {
@@ -487,9 +516,11 @@ impl Database {
         )
         .map_err(sql)?;
         let tree: i64 = tx
-            .query_row("SELECT id FROM trees WHERE name = ?1", [&commit.tree], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT id FROM trees WHERE name = ?1",
+                [&commit.tree],
+                |r| r.get(0),
+            )
             .map_err(sql)?;
         let segment_id = match &new_segment {
             Some((name, files, rows, bytes)) => {
@@ -665,10 +696,13 @@ impl Database {
         for (k, &(_, segment, slot)) in files.iter().enumerate() {
             let segment = self.segment(segment)?;
             let columns = segment.columns();
-            let entry = *columns.files.get(slot as usize).ok_or_else(|| StoreError::Corrupt {
-                path: segment.path().to_path_buf(),
-                what: format!("slot {slot} named by the index is not in it"),
-            })?;
+            let entry = *columns
+                .files
+                .get(slot as usize)
+                .ok_or_else(|| StoreError::Corrupt {
+                    path: segment.path().to_path_buf(),
+                    what: format!("slot {slot} named by the index is not in it"),
+                })?;
             let (rows, symbols, statements) =
                 crate::append_file(&mut table, &columns, &entry, k as u32)?;
             parts.push(FilePart {
@@ -731,7 +765,8 @@ fn write_edges(
     old: &[Edge],
     new: &[Edge],
 ) -> rusqlite::Result<()> {
-    let mut delete = tx.prepare_cached("DELETE FROM edges WHERE tree = ?1 AND a = ?2 AND b = ?3")?;
+    let mut delete =
+        tx.prepare_cached("DELETE FROM edges WHERE tree = ?1 AND a = ?2 AND b = ?3")?;
     let mut insert = tx.prepare_cached(
         "INSERT OR REPLACE INTO edges(tree, a, b, lcs, similarity) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -912,9 +947,12 @@ fn open_sqlite(dir: &Path, writer: bool) -> Result<Connection, StoreError> {
         });
     }
     if writer {
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sql)?;
         migrate(&mut conn, version).map_err(sql)?;
     } else if version < SCHEMA_VERSION {
         return Err(StoreError::Schema {
@@ -927,9 +965,11 @@ fn open_sqlite(dir: &Path, writer: bool) -> Result<Connection, StoreError> {
 }
 
 fn is_empty(conn: &Connection) -> bool {
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map(|n| n == 0)
-        .unwrap_or(false)
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n == 0)
+    .unwrap_or(false)
 }
 
 /// Brings the schema from `version` to [`SCHEMA_VERSION`], one step per version, each in

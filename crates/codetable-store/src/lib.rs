@@ -13,8 +13,8 @@ use std::time::Duration;
 use codetable_fingerprint::{FragmentTable, NO_PARENT, Span, StatementRecord, StreamRange};
 
 pub use db::{
-    Commit, Database, FileStats, FileUpdate, MatchState, StoredFamily, StoredFile,
-    StoredFragment, TreeState,
+    Commit, Database, FileStats, FileUpdate, MatchState, StoredFamily, StoredFile, StoredFragment,
+    TreeState,
 };
 pub use segment::{Columns, FileEntry, FilePart, Segment};
 
@@ -31,15 +31,21 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("{path} is corrupt: {what} (codetable db check lists every problem; --rebuild recreates the database)")]
+    #[error(
+        "{path} is corrupt: {what} (codetable db check lists every problem; --rebuild recreates the database)"
+    )]
     Corrupt { path: PathBuf, what: String },
-    #[error("{path} has segment format version {found}; this codetable reads version {expected} (--rebuild recreates the database)")]
+    #[error(
+        "{path} has segment format version {found}; this codetable reads version {expected} (--rebuild recreates the database)"
+    )]
     Version {
         path: PathBuf,
         found: u32,
         expected: u32,
     },
-    #[error("{path} has schema version {found}; this codetable reads version {expected} (--rebuild recreates the database)")]
+    #[error(
+        "{path} has schema version {found}; this codetable reads version {expected} (--rebuild recreates the database)"
+    )]
     Schema {
         path: PathBuf,
         found: i32,
@@ -47,7 +53,9 @@ pub enum StoreError {
     },
     #[error("{path} is not a codetable database: {why}")]
     NotADatabase { path: PathBuf, why: String },
-    #[error("the database {path} is in use by another codetable process ({holder}); gave up after waiting {waited:?}")]
+    #[error(
+        "the database {path} is in use by another codetable process ({holder}); gave up after waiting {waited:?}"
+    )]
     Busy {
         path: PathBuf,
         waited: Duration,
@@ -119,25 +127,33 @@ pub fn append_file(
     );
     table.ids.extend_from_slice(&columns.ids[range.clone()]);
     table.exact.extend_from_slice(&columns.exact[range.clone()]);
-    table.renamed.extend_from_slice(&columns.renamed[range.clone()]);
-    table.sketches.extend_from_slice(&columns.sketches[range.clone()]);
-    table.kinds.extend_from_slice(&columns.kinds[range.clone()]);
     table
-        .spans
-        .extend(columns.spans[range.clone()].iter().map(|s| Span { file, ..*s }));
+        .renamed
+        .extend_from_slice(&columns.renamed[range.clone()]);
+    table
+        .sketches
+        .extend_from_slice(&columns.sketches[range.clone()]);
+    table.kinds.extend_from_slice(&columns.kinds[range.clone()]);
+    table.spans.extend(
+        columns.spans[range.clone()]
+            .iter()
+            .map(|s| Span { file, ..*s }),
+    );
     table
         .streams
         .extend(columns.streams[range.clone()].iter().map(|s| StreamRange {
             offset: s.offset - entry.first_symbol + symbols_at,
             len: s.len,
         }));
-    table.parents.extend(columns.parents[range].iter().map(|&p| {
-        if p == NO_PARENT {
-            NO_PARENT
-        } else {
-            p - rows.start + base
-        }
-    }));
+    table
+        .parents
+        .extend(columns.parents[range].iter().map(|&p| {
+            if p == NO_PARENT {
+                NO_PARENT
+            } else {
+                p - rows.start + base
+            }
+        }));
     let statements = entry.statements();
     table.statements.extend(
         columns.statements[statements.start as usize..statements.end as usize]

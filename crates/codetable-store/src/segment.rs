@@ -418,7 +418,10 @@ impl Segment {
             return Err(if bytes.len() >= 8 && bytes[..8] != MAGIC {
                 self.corrupt("not a codetable segment (bad magic)")
             } else {
-                self.corrupt(format!("truncated: {} bytes, shorter than its header", bytes.len()))
+                self.corrupt(format!(
+                    "truncated: {} bytes, shorter than its header",
+                    bytes.len()
+                ))
             });
         }
         if bytes[..8] != MAGIC {
@@ -524,11 +527,12 @@ impl Segment {
         }
         let (mut row, mut symbol, mut statement) = (0u32, 0u32, 0u32);
         for (slot, f) in c.files.iter().enumerate() {
-            if f.first_row != row || f.first_symbol != symbol || f.first_statement != statement
-            {
+            if f.first_row != row || f.first_symbol != symbol || f.first_statement != statement {
                 return Err(self.corrupt(format!("file entry {slot} is not contiguous")));
             }
-            row = row.checked_add(f.rows).ok_or_else(|| self.corrupt("row overflow"))?;
+            row = row
+                .checked_add(f.rows)
+                .ok_or_else(|| self.corrupt("row overflow"))?;
             symbol = symbol
                 .checked_add(f.symbols)
                 .ok_or_else(|| self.corrupt("symbol overflow"))?;

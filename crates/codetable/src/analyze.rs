@@ -1,15 +1,25 @@
 //! The pipeline: walk, then read + decode + parse + fingerprint in parallel (one bad file
 //! never stops the run), then match, then report.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Instant;
 
-use codetable_fingerprint::{FileFingerprint, Fingerprinter, FragmentKind, FragmentTable};
-use codetable_match::{CloneType, RunConfig, RunFile, find_families, statement_runs};
+use codetable_fingerprint::{
+    FileFingerprint, Fingerprinter, FragmentId, FragmentKind, FragmentTable,
+};
+use codetable_match::{
+    CloneType, Edge, RunConfig, RunFile, exact_classes, families, near_edges, near_edges_touching,
+    representatives, statement_runs,
+};
 use codetable_report::{
     Family, Instance, LanguageStats, Report, Settings, SimilarityRange, SkipReason, Skipped,
-    SyntaxErrors, report_path,
+    SyntaxErrors, Work, report_path,
+};
+use codetable_store::{
+    Commit, Database, FilePart, FileStats, FileUpdate, MatchState, Segment, StoredFamily,
+    StoredFile, StoredFragment, TreeState,
 };
 use codetable_syntax::{Category, Language, SyntaxParser};
 use rayon::prelude::*;
@@ -32,14 +42,29 @@ struct Analyzed {
     /// Fragments found in it (before its fingerprint moved into the table).
     fragments: u32,
     fingerprint: FileFingerprint,
+    /// The file as read, when a database tracks it.
+    seen: Option<Seen>,
+}
+
+/// A file's size, modification time and content hash when this run read it.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    size: u64,
+    /// Zero when the file changed too recently to trust its time (it is then hashed again
+    /// next time).
+    mtime_ns: i64,
+    hash: [u8; 16],
 }
 
 /// What became of one file.
-enum Outcome {
+enum Outcome<'a> {
     Analyzed(Box<Analyzed>),
-    Skipped(Skipped),
+    /// A skip; with `Seen`, one that holds until the file changes (and is stored).
+    Skipped(Skipped, Option<Seen>),
     /// A `.h` header whose content put it in a language left out by `--lang`.
     Filtered,
+    /// Unchanged since the database saw it; with `Seen`, its time moved but not its content.
+    Reused(&'a StoredFile, Option<Seen>),
 }
 
 /// Analyses the tree at `options.root`.
@@ -53,13 +78,56 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         Err(e) => return Err(AnalyzeError::Root(root.clone(), e.to_string())),
     }
 
+    let mut database = match &options.database {
+        Some(dir) => Some(Database::open_writer_with(
+            dir,
+            options.lock_wait,
+            options.rebuild,
+        )?),
+        None => None,
+    };
+    let tree_name = options.tree_name();
+    let fingerprint_settings = options.fingerprint_settings();
+    let match_settings = options.match_settings();
+    let (tree, stored_files, segments) = match &mut database {
+        Some(db) => {
+            let tree = db.tree(&tree_name)?;
+            let files = match &tree {
+                Some(t) if t.fingerprint_settings == fingerprint_settings => db.files(t.id)?,
+                _ => Vec::new(),
+            };
+            let mut segments = HashMap::new();
+            for id in files.iter().filter_map(|f| f.segment) {
+                if let std::collections::hash_map::Entry::Vacant(e) = segments.entry(id) {
+                    e.insert(db.segment(id)?);
+                }
+            }
+            (tree, files, segments)
+        }
+        None => (None, Vec::new(), HashMap::new()),
+    };
+    let stored: HashMap<&[u8], &StoredFile> = stored_files
+        .iter()
+        .map(|f| (f.path.as_slice(), f))
+        .collect();
+    let tracking = database.is_some();
+
     let (files, mut skipped) = walk(options)?;
     let walked = Instant::now();
 
     // Files are analysed in parallel a chunk at a time and their fingerprints moved into
     // one table in path order, so the fingerprints of all files are never held beside it.
     // A chunk joins the table while the next one is analysed.
-    let mut joined = Joined::default();
+    let mut joined = Joined {
+        analyzed: Vec::new(),
+        table: FragmentTable::default(),
+        run_files: Vec::new(),
+        segments: &segments,
+        parts: Vec::new(),
+        updates: Vec::new(),
+        kept: HashSet::new(),
+        reused: 0,
+    };
     let mut pending: Vec<Outcome> = Vec::new();
     for chunk in files.chunks(FILES_PER_CHUNK).chain([&[][..]]) {
         let (done, outcomes) = rayon::join(
@@ -69,7 +137,10 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
                     .par_iter()
                     .map_init(
                         || FileWorker::new(options),
-                        |worker, file| worker.analyze_guarded(file, options),
+                        |worker, file| {
+                            let previous = stored.get(file.relative.as_slice()).copied();
+                            worker.analyze_guarded(file, options, previous, tracking)
+                        },
                     )
                     .collect()
             },
@@ -81,6 +152,11 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         analyzed,
         mut table,
         run_files,
+        parts,
+        updates,
+        kept,
+        reused,
+        ..
     } = joined;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let parsed = Instant::now();
@@ -93,9 +169,84 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     } else {
         0
     };
-    table.statements = Vec::new();
-    let (families, match_stats) = find_families(&table, &options.matching);
+    let classes = exact_classes(&table);
+    let representatives = representatives(&table, &classes);
+    let previous = match (&mut database, &tree) {
+        (Some(db), Some(t)) if t.match_settings.as_deref() == Some(match_settings.as_str()) => {
+            Some((t, db.edges(t.id)?))
+        }
+        _ => None,
+    };
+    let (candidate_pairs, edges, fragments_matched, old_edges) = if !options.matching.near_miss {
+        (0, Vec::new(), 0, Vec::new())
+    } else if let Some((previous, old_edges)) = previous {
+        let (candidates, edges, touched) = match_changes(
+            &table,
+            &representatives,
+            &parts,
+            previous,
+            &old_edges,
+            options,
+        );
+        (candidates, edges, touched, old_edges)
+    } else {
+        let (candidates, edges) = near_edges(&table, &classes, &options.matching);
+        (candidates, edges, representatives.len() as u64, Vec::new())
+    };
+    let families = families(&table, &classes, &edges, &options.matching);
+    let verified_pairs = edges.len() as u64;
     let matched = Instant::now();
+
+    let files_parsed = parts.len() as u64;
+    if let Some(db) = &mut database {
+        let mut representative_ids: Vec<FragmentId> = representatives
+            .iter()
+            .map(|&r| table.ids[r as usize])
+            .collect();
+        representative_ids.sort_unstable();
+        let stored_families = families
+            .iter()
+            .map(|f| StoredFamily {
+                id: f.id,
+                clone_type: clone_type_name(f.clone_type).into(),
+                representative: f.representative,
+                similarity_min: f.similarity_min,
+                similarity_max: f.similarity_max,
+                containment_min: f.containment_min,
+                within: f.within.map(|w| families[w as usize].id),
+                subsumed: f.subsumed,
+                members: f.members.clone(),
+            })
+            .collect();
+        let removed = stored_files
+            .iter()
+            .filter(|f| !kept.contains(f.path.as_slice()))
+            .map(|f| f.path.clone())
+            .collect();
+        db.commit(Commit {
+            tree: tree_name.clone(),
+            root: root.display().to_string(),
+            command: "analyze".into(),
+            fingerprint_settings: fingerprint_settings.clone(),
+            parts,
+            table: Some(&table),
+            files: updates,
+            removed,
+            matching: Some(MatchState {
+                settings: match_settings.clone(),
+                representatives: representative_ids,
+                old_edges,
+                edges,
+                families: stored_families,
+            }),
+            started: Some(started),
+            files_reused: reused,
+            fragments_rematched: fragments_matched,
+        })?;
+    }
+    drop(database);
+    table.statements = Vec::new();
+    let stored_at = Instant::now();
     let index = table.id_index();
 
     let mut report = Report {
@@ -165,12 +316,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             Family {
                 id: 0,
                 key: format!("{:016x}", family.id),
-                clone_type: match family.clone_type {
-                    CloneType::Type1 => "T1",
-                    CloneType::Type2 => "T2",
-                    CloneType::Type3 => "T3",
-                }
-                .into(),
+                clone_type: clone_type_name(family.clone_type).into(),
                 similarity: SimilarityRange {
                     min: family.similarity_min as f64 / 1000.0,
                     max: family.similarity_max as f64 / 1000.0,
@@ -259,10 +405,19 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     stats.duplicated_lines = standing.iter().map(|f| f.duplicated_lines).sum();
     stats.statement_runs = runs as u64;
     stats.skipped_files = skipped.len() as u64;
-    stats.exact_classes = match_stats.exact_classes;
-    stats.candidate_pairs = match_stats.candidate_pairs;
-    stats.verified_pairs = match_stats.verified_pairs;
-    stats.subsumed_families = match_stats.subsumed_families;
+    stats.exact_classes = classes.len() as u64;
+    stats.verified_pairs = verified_pairs;
+    stats.subsumed_families = report.families.iter().filter(|f| f.subsumed).count() as u64;
+    stats.work = Work {
+        files_parsed: if tracking {
+            files_parsed
+        } else {
+            analyzed.len() as u64
+        },
+        files_reused: reused,
+        fragments_matched,
+        candidate_pairs,
+    };
     report.skipped = skipped;
 
     let done = Instant::now();
@@ -271,7 +426,8 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         walk: ms(started, walked),
         parse: ms(walked, parsed),
         matching: ms(parsed, matched),
-        report: ms(matched, done),
+        store: ms(matched, stored_at),
+        report: ms(stored_at, done),
         total: ms(started, done),
     };
     Ok(report)
@@ -280,15 +436,24 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
 /// Files analysed in parallel before their fingerprints join the table.
 const FILES_PER_CHUNK: usize = 512;
 
-/// The files analysed so far, their fragments in one table.
-#[derive(Default)]
-struct Joined {
+/// The files analysed so far, their fragments in one table, and what the database needs
+/// to know of them.
+struct Joined<'a> {
     analyzed: Vec<Analyzed>,
     table: FragmentTable,
     run_files: Vec<RunFile>,
+    /// The live segments the database named at the start.
+    segments: &'a HashMap<i64, Arc<Segment>>,
+    /// Where each file analysed now lies in the table (one part of the new segment each).
+    parts: Vec<FilePart>,
+    /// Files the database learns of or must update.
+    updates: Vec<FileUpdate>,
+    /// Paths the database keeps (all others it held are removed).
+    kept: HashSet<Vec<u8>>,
+    reused: u64,
 }
 
-impl Joined {
+impl Joined<'_> {
     /// Moves the outcomes' fingerprints into the table, in order; skips go to `skipped`.
     fn push(
         &mut self,
@@ -296,32 +461,263 @@ impl Joined {
         skipped: &mut Vec<Skipped>,
     ) -> Result<(), AnalyzeError> {
         for outcome in outcomes {
-            let mut file = match outcome {
-                Outcome::Analyzed(file) => file,
-                Outcome::Skipped(skip) => {
+            match outcome {
+                Outcome::Analyzed(file) => self.push_analyzed(*file)?,
+                Outcome::Reused(stored, seen) => self.push_reused(stored, seen, skipped)?,
+                Outcome::Skipped(skip, seen) => {
+                    if let Some(seen) = seen {
+                        let path = skip_path(&skip);
+                        let file = stored_file(
+                            path,
+                            seen,
+                            None,
+                            skip.reason.name(),
+                            Some(skip.detail.clone()),
+                        );
+                        self.remember(file, None);
+                    }
                     skipped.push(skip);
-                    continue;
                 }
-                Outcome::Filtered => continue,
-            };
-            let f = self.analyzed.len() as u32;
-            let symbols_at = self.table.symbols.len() as u32;
-            let group = file.language.family() as u16;
-            let first = self
-                .table
-                .push_file(f, &file.relative, group, &file.fingerprint)
-                .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
-            self.run_files.push(RunFile {
-                path: file.relative.clone(),
-                group,
-                symbols_at,
-                rows: (first, self.table.len() as u32),
-            });
-            // The table holds what matching needs.
-            file.fingerprint = FileFingerprint::default();
-            self.analyzed.push(*file);
+                Outcome::Filtered => {}
+            }
         }
         Ok(())
+    }
+
+    fn push_analyzed(&mut self, mut file: Analyzed) -> Result<(), AnalyzeError> {
+        let f = self.analyzed.len() as u32;
+        let symbols_at = self.table.symbols.len() as u32;
+        let statements_at = self.table.statements.len() as u32;
+        let group = file.language.family() as u16;
+        let first = self
+            .table
+            .push_file(f, &file.relative, group, &file.fingerprint)
+            .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
+        let rows = first..self.table.len() as u32;
+        self.run_files.push(RunFile {
+            path: file.relative.clone(),
+            group,
+            symbols_at,
+            rows: (rows.start, rows.end),
+        });
+        if let Some(seen) = file.seen {
+            let fragments = rows
+                .clone()
+                .map(|r| {
+                    let (span, kind) = (self.table.spans[r as usize], self.table.kinds[r as usize]);
+                    StoredFragment {
+                        id: self.table.ids[r as usize],
+                        category: Category::ALL[kind.category as usize].name().into(),
+                        start_line: span.start_line,
+                        end_line: span.end_line,
+                        start_byte: span.start_byte,
+                        end_byte: span.end_byte,
+                        tokens: span.tokens(),
+                    }
+                })
+                .collect();
+            self.parts.push(FilePart {
+                rows,
+                symbols: symbols_at..self.table.symbols.len() as u32,
+                statements: statements_at..self.table.statements.len() as u32,
+            });
+            let mut stored = stored_file(
+                &file.relative,
+                seen,
+                Some(file.language.name().into()),
+                "analyzed",
+                None,
+            );
+            stored.stats = FileStats {
+                lines: file.lines,
+                bytes: file.bytes,
+                tokens: file.tokens,
+                error_nodes: file.error_nodes,
+                first_error_line: file.first_error_line,
+                not_utf8: file.not_utf8,
+                utf16: file.utf16,
+                fragments: file.fragments,
+            };
+            self.remember(stored, Some((self.parts.len() - 1, fragments)));
+        }
+        // The table holds what matching needs.
+        file.fingerprint = FileFingerprint::default();
+        self.analyzed.push(file);
+        Ok(())
+    }
+
+    fn push_reused(
+        &mut self,
+        stored: &StoredFile,
+        seen: Option<Seen>,
+        skipped: &mut Vec<Skipped>,
+    ) -> Result<(), AnalyzeError> {
+        self.reused += 1;
+        self.kept.insert(stored.path.clone());
+        if let Some(seen) = seen {
+            let mut moved = stored.clone();
+            moved.mtime_ns = seen.mtime_ns;
+            self.updates.push(FileUpdate {
+                file: moved,
+                part: None,
+                fragments: None,
+            });
+        }
+        if stored.status != "analyzed" {
+            if let Some(reason) = SkipReason::from_name(&stored.status) {
+                skipped.push(crate::walk::skipped(
+                    &stored.path,
+                    reason,
+                    stored.detail.clone().unwrap_or_default(),
+                ));
+            }
+            return Ok(());
+        }
+        let language = stored
+            .language
+            .as_deref()
+            .and_then(Language::from_name)
+            .expect("reusable files have a known language");
+        let (segment, slot) = (
+            stored.segment.expect("analysed files have a segment"),
+            stored.slot.unwrap_or(u32::MAX),
+        );
+        let segment = &self.segments[&segment];
+        let columns = segment.columns();
+        let entry = columns.files.get(slot as usize).ok_or_else(|| {
+            AnalyzeError::Database(codetable_store::StoreError::Corrupt {
+                path: segment.path().to_path_buf(),
+                what: format!("slot {slot} named by the index is not in it"),
+            })
+        })?;
+        let f = self.analyzed.len() as u32;
+        let (rows, symbols, _) = codetable_store::append_file(&mut self.table, &columns, entry, f)?;
+        self.run_files.push(RunFile {
+            path: stored.path.clone(),
+            group: language.family() as u16,
+            symbols_at: symbols.start,
+            rows: (rows.start, rows.end),
+        });
+        let s = stored.stats;
+        self.analyzed.push(Analyzed {
+            relative: stored.path.clone(),
+            language,
+            lines: s.lines,
+            bytes: s.bytes,
+            tokens: s.tokens,
+            error_nodes: s.error_nodes,
+            first_error_line: s.first_error_line,
+            not_utf8: s.not_utf8,
+            utf16: s.utf16,
+            fragments: s.fragments,
+            fingerprint: FileFingerprint::default(),
+            seen: None,
+        });
+        Ok(())
+    }
+
+    fn remember(&mut self, file: StoredFile, new: Option<(usize, Vec<StoredFragment>)>) {
+        self.kept.insert(file.path.clone());
+        let (part, fragments) = match new {
+            Some((part, fragments)) => (Some(part), Some(fragments)),
+            None => (None, None),
+        };
+        self.updates.push(FileUpdate {
+            file,
+            part,
+            fragments,
+        });
+    }
+}
+
+fn skip_path(skip: &Skipped) -> &[u8] {
+    skip.path_bytes.as_deref().unwrap_or(skip.path.as_bytes())
+}
+
+fn stored_file(
+    path: &[u8],
+    seen: Seen,
+    language: Option<String>,
+    status: &str,
+    detail: Option<String>,
+) -> StoredFile {
+    StoredFile {
+        path: path.to_vec(),
+        size: seen.size,
+        mtime_ns: seen.mtime_ns,
+        content_hash: Some(seen.hash),
+        language,
+        status: status.into(),
+        detail,
+        ..StoredFile::default()
+    }
+}
+
+/// Whether a stored file's outcome holds for as long as its content is unchanged.
+fn reusable(stored: &StoredFile) -> bool {
+    match stored.status.as_str() {
+        "analyzed" => {
+            stored.segment.is_some()
+                && stored
+                    .language
+                    .as_deref()
+                    .and_then(Language::from_name)
+                    .is_some()
+        }
+        status => matches!(
+            SkipReason::from_name(status),
+            Some(SkipReason::Binary | SkipReason::Generated | SkipReason::Minified)
+        ),
+    }
+}
+
+/// Incremental near-miss matching: the representatives that are new, or whose file was
+/// analysed now, are matched against all; the edges of the last run between the others
+/// are kept (candidates depend on the pair alone, so this is what a cold run gives).
+/// Returns the candidates examined, the edges (sorted) and the representatives matched.
+fn match_changes(
+    table: &FragmentTable,
+    representatives: &[u32],
+    parts: &[FilePart],
+    previous: &TreeState,
+    old_edges: &[Edge],
+    options: &AnalyzeOptions,
+) -> (u64, Vec<Edge>, u64) {
+    let mut touched = vec![false; table.len()];
+    for part in parts {
+        touched[part.rows.start as usize..part.rows.end as usize].fill(true);
+    }
+    let mut clean = Vec::with_capacity(representatives.len());
+    let mut matched = 0;
+    for &r in representatives {
+        let id = table.ids[r as usize];
+        if !touched[r as usize] && previous.representatives.binary_search(&id).is_err() {
+            touched[r as usize] = true;
+        }
+        if touched[r as usize] {
+            matched += 1;
+        } else {
+            clean.push(id);
+        }
+    }
+    clean.sort_unstable();
+    let (candidates, mut edges) =
+        near_edges_touching(table, representatives, &touched, &options.matching);
+    let is_clean = |id: &FragmentId| clean.binary_search(id).is_ok();
+    edges.extend(
+        old_edges
+            .iter()
+            .filter(|e| is_clean(&e.a) && is_clean(&e.b)),
+    );
+    edges.par_sort_unstable();
+    (candidates, edges, matched)
+}
+
+fn clone_type_name(clone_type: CloneType) -> &'static str {
+    match clone_type {
+        CloneType::Type1 => "T1",
+        CloneType::Type2 => "T2",
+        CloneType::Type3 => "T3",
     }
 }
 
@@ -341,14 +737,37 @@ impl FileWorker {
 
     /// [`FileWorker::analyze`], turning a panic into a skip of this file alone. The
     /// parser and fingerprinter are rebuilt after one: their state is suspect.
-    fn analyze_guarded(&mut self, file: &SourceFile, options: &AnalyzeOptions) -> Outcome {
-        guard(file, || self.analyze(file, options)).unwrap_or_else(|skip| {
+    fn analyze_guarded<'a>(
+        &mut self,
+        file: &SourceFile,
+        options: &AnalyzeOptions,
+        stored: Option<&'a StoredFile>,
+        tracking: bool,
+    ) -> Outcome<'a> {
+        guard(file, || self.analyze(file, options, stored, tracking)).unwrap_or_else(|skip| {
             *self = FileWorker::new(options);
-            Outcome::Skipped(skip)
+            Outcome::Skipped(skip, None)
         })
     }
 
-    fn analyze(&mut self, file: &SourceFile, options: &AnalyzeOptions) -> Outcome {
+    /// Reads, parses and fingerprints one file, or takes it from the database when its
+    /// size and time, or else its content, are what the database last saw.
+    fn analyze<'a>(
+        &mut self,
+        file: &SourceFile,
+        options: &AnalyzeOptions,
+        stored: Option<&'a StoredFile>,
+        tracking: bool,
+    ) -> Outcome<'a> {
+        let stored = stored.filter(|s| reusable(s));
+        if let Some(s) = stored
+            && let Ok(meta) = std::fs::metadata(&file.path)
+            && s.mtime_ns != 0
+            && s.size == meta.len()
+            && s.mtime_ns == mtime_ns(&meta)
+        {
+            return Outcome::Reused(s, None);
+        }
         let deadline = Instant::now() + options.parse_timeout;
         let timed_out = || {
             file.skip(
@@ -359,24 +778,39 @@ impl FileWorker {
                 ),
             )
         };
-        let raw = match read_capped(file, options.max_file_size) {
-            Ok(raw) => raw,
+        let (raw, modified) = match read_capped(file, options.max_file_size) {
+            Ok(read) => read,
             Err(ReadError::TooLarge(size)) => {
-                return Outcome::Skipped(file.skip(
-                    SkipReason::TooLarge,
-                    format!(
-                        "{size} bytes is over the {} byte limit (--max-file-size)",
-                        options.max_file_size
+                return Outcome::Skipped(
+                    file.skip(
+                        SkipReason::TooLarge,
+                        format!(
+                            "{size} bytes is over the {} byte limit (--max-file-size)",
+                            options.max_file_size
+                        ),
                     ),
-                ));
+                    None,
+                );
             }
             Err(ReadError::Io(e)) => {
-                return Outcome::Skipped(file.skip(SkipReason::Unreadable, e.to_string()));
+                return Outcome::Skipped(file.skip(SkipReason::Unreadable, e.to_string()), None);
             }
         };
+        let seen = tracking.then(|| Seen {
+            size: raw.len() as u64,
+            mtime_ns: modified,
+            hash: xxhash_rust::xxh3::xxh3_128(&raw).to_le_bytes(),
+        });
+        if let (Some(s), Some(seen)) = (stored, seen)
+            && s.content_hash == Some(seen.hash)
+        {
+            return Outcome::Reused(s, Some(seen));
+        }
         let text = match source::decode(raw) {
             Ok(text) => text,
-            Err(why) => return Outcome::Skipped(file.skip(SkipReason::Binary, why.into())),
+            Err(why) => {
+                return Outcome::Skipped(file.skip(SkipReason::Binary, why.into()), seen);
+            }
         };
         let source = &text.bytes;
         let language = file.detection.resolve(source);
@@ -385,20 +819,26 @@ impl FileWorker {
         }
         if !options.include_generated {
             if let Some(marker) = source::generated_marker(source, language) {
-                return Outcome::Skipped(file.skip(
-                    SkipReason::Generated,
-                    format!("marked {marker:?} (--include-generated analyses it)"),
-                ));
+                return Outcome::Skipped(
+                    file.skip(
+                        SkipReason::Generated,
+                        format!("marked {marker:?} (--include-generated analyses it)"),
+                    ),
+                    seen,
+                );
             }
             if let Some(why) = source::minified(source) {
-                return Outcome::Skipped(file.skip(
-                    SkipReason::Minified,
-                    format!("{why} (--include-generated analyses it)"),
-                ));
+                return Outcome::Skipped(
+                    file.skip(
+                        SkipReason::Minified,
+                        format!("{why} (--include-generated analyses it)"),
+                    ),
+                    seen,
+                );
             }
         }
         let Ok(tree) = self.parser.parse_until(language, source, deadline) else {
-            return Outcome::Skipped(timed_out());
+            return Outcome::Skipped(timed_out(), None);
         };
         let Ok(mut fingerprint) = self.fingerprinter.fingerprint_until(
             tree,
@@ -406,7 +846,7 @@ impl FileWorker {
             &options.fingerprint,
             Some(deadline),
         ) else {
-            return Outcome::Skipped(timed_out());
+            return Outcome::Skipped(timed_out(), None);
         };
         if fingerprint.fragments.is_empty() && fingerprint.statements.is_empty() {
             fingerprint.symbols = Vec::new();
@@ -423,6 +863,7 @@ impl FileWorker {
             utf16: text.utf16,
             fragments: fingerprint.fragments.len() as u32,
             fingerprint,
+            seen,
         }))
     }
 }
@@ -447,10 +888,30 @@ enum ReadError {
     Io(std::io::Error),
 }
 
-/// Reads a file, refusing to read more than `max` bytes.
-fn read_capped(file: &SourceFile, max: u64) -> Result<Vec<u8>, ReadError> {
+/// A file's modification time in nanoseconds, or 0 (not to be trusted) when it is within
+/// two seconds of now: a change in the same clock tick would not move it.
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    let Ok(modified) = meta.modified() else {
+        return 0;
+    };
+    let since_epoch = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0)
+    };
+    let (m, now) = (
+        since_epoch(modified),
+        since_epoch(std::time::SystemTime::now()),
+    );
+    if now - m < 2_000_000_000 { 0 } else { m }
+}
+
+/// Reads a file, refusing to read more than `max` bytes; with its modification time
+/// ([`mtime_ns`]).
+fn read_capped(file: &SourceFile, max: u64) -> Result<(Vec<u8>, i64), ReadError> {
     let handle = std::fs::File::open(&file.path).map_err(ReadError::Io)?;
-    let size = handle.metadata().map_err(ReadError::Io)?.len();
+    let meta = handle.metadata().map_err(ReadError::Io)?;
+    let size = meta.len();
     if size > max {
         return Err(ReadError::TooLarge(size));
     }
@@ -462,7 +923,7 @@ fn read_capped(file: &SourceFile, max: u64) -> Result<Vec<u8>, ReadError> {
     if source.len() as u64 > max {
         return Err(ReadError::TooLarge(source.len() as u64));
     }
-    Ok(source)
+    Ok((source, mtime_ns(&meta)))
 }
 
 fn most_common<'a>(items: impl Iterator<Item = &'a str>) -> String {

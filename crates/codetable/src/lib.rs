@@ -22,6 +22,7 @@ pub use analyze::analyze;
 pub use codetable_fingerprint::FingerprintConfig;
 pub use codetable_match::MatchConfig;
 pub use codetable_report::{Report, SkipReason, render_json, render_text, write_json};
+pub use codetable_store::StoreError;
 pub use codetable_syntax::Language;
 pub use walk::check_glob;
 
@@ -49,6 +50,15 @@ pub struct AnalyzeOptions {
     pub matching: MatchConfig,
     /// Look for copied runs of statements inside otherwise different code (default on).
     pub statement_runs: bool,
+    /// The pattern database directory (`None`: a run in memory that keeps nothing). A run
+    /// with one re-parses only the files that changed and re-matches only their fragments.
+    pub database: Option<PathBuf>,
+    /// Delete the database's contents first and build it again.
+    pub rebuild: bool,
+    /// The name of the tree in the database (default: the root's absolute path).
+    pub name: Option<String>,
+    /// How long to wait for another process using the database.
+    pub lock_wait: Duration,
 }
 
 impl AnalyzeOptions {
@@ -65,7 +75,52 @@ impl AnalyzeOptions {
             fingerprint: FingerprintConfig::default(),
             matching: MatchConfig::default(),
             statement_runs: true,
+            database: None,
+            rebuild: false,
+            name: None,
+            lock_wait: codetable_store::db::DEFAULT_WAIT,
         }
+    }
+
+    /// The default database directory of a tree: `.codetable` in its root.
+    pub fn default_database(root: &std::path::Path) -> PathBuf {
+        root.join(".codetable")
+    }
+
+    /// The tree's name in the database.
+    pub fn tree_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            std::fs::canonicalize(&self.root)
+                .unwrap_or_else(|_| self.root.clone())
+                .display()
+                .to_string()
+        })
+    }
+
+    /// Everything that decides a file's fingerprints: stored fingerprints made under other
+    /// settings (or by another version of codetable) are not reused.
+    pub(crate) fn fingerprint_settings(&self) -> String {
+        let mut languages: Vec<&str> = self.languages.iter().map(|l| l.name()).collect();
+        languages.sort_unstable();
+        format!(
+            "codetable {} segment {}; {:?}; languages {languages:?}; generated {}; max size {}",
+            env!("CARGO_PKG_VERSION"),
+            codetable_store::segment::FORMAT_VERSION,
+            self.fingerprint,
+            self.include_generated,
+            self.max_file_size,
+        )
+    }
+
+    /// Everything that decides matching: stored edges made under other settings are
+    /// recomputed.
+    pub(crate) fn match_settings(&self) -> String {
+        format!(
+            "codetable {}; {:?}; statement runs {}",
+            env!("CARGO_PKG_VERSION"),
+            self.matching,
+            self.statement_runs
+        )
     }
 }
 
@@ -112,6 +167,8 @@ pub enum AnalyzeError {
     InvalidOption(String),
     #[error("the tree is too large for one run: {0}")]
     TooLarge(String),
+    #[error(transparent)]
+    Database(#[from] codetable_store::StoreError),
 }
 
 impl AnalyzeError {
