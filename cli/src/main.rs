@@ -3,14 +3,17 @@
 //! Exit codes: 0 success, 1 fatal error (the root cannot be read, the output cannot be
 //! written), 2 usage error.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use codetable::{AnalyzeError, AnalyzeOptions, Language, analyze, render_text, write_json};
+use codetable::{
+    AnalyzeError, AnalyzeOptions, Database, Language, QueryInput, QueryOptions, analyze, query,
+    render_text, write_json,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +30,15 @@ struct Cli {
 enum Command {
     /// Find exact, renamed and near-miss copies in a directory.
     Analyze(AnalyzeArgs),
+    /// Add a directory's fingerprints to a pattern database under a name (no matching),
+    /// for `codetable query`.
+    Index(AnalyzeArgs),
+    /// Find where the code of a file, a directory or a snippet (`-`: standard input)
+    /// occurs in a pattern database.
+    Query(QueryArgs),
+    /// Check or describe a pattern database.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// List the supported languages and their file extensions.
     Languages,
 }
@@ -103,6 +115,58 @@ struct DatabaseArgs {
     lock_wait: u64,
 }
 
+#[derive(clap::Args, Debug)]
+struct QueryArgs {
+    /// A source file, a directory, or `-` for a snippet on standard input.
+    input: PathBuf,
+    /// The pattern database directory.
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+    /// The language of the snippet, or of files whose name does not tell it.
+    #[arg(long = "lang", value_parser = parse_language)]
+    language: Option<Language>,
+    /// Minimum token-level similarity of a near-miss match, in (0, 1].
+    #[arg(long, default_value_t = 0.70, value_parser = parse_similarity)]
+    min_similarity: f64,
+    /// Matches listed per fragment, best first.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Minimum fragment size in tokens (10 to 1000000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    min_tokens: u32,
+    /// Minimum fragment size in lines (1 to 1000000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    min_lines: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Seconds to wait for a codetable process writing the database (0 to 86400).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    lock_wait: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Verify every checksum and reference; exit 1 if anything is wrong.
+    Check {
+        /// The pattern database directory.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+    },
+    /// Sizes, counts and the Bloom filters' measured false-positive rate.
+    Stats {
+        /// The pattern database directory.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+    },
+    /// Merge all segments into one.
+    Compact {
+        /// The pattern database directory.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+    },
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Format {
     Text,
@@ -163,11 +227,129 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Analyze(args) => run_analyze(args),
+        Command::Analyze(args) => run_analyze(args, true),
+        Command::Index(args) => run_analyze(args, false),
+        Command::Query(args) => run_query(args),
+        Command::Db(command) => run_db(command),
     }
 }
 
-fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+fn run_query(args: QueryArgs) -> anyhow::Result<()> {
+    let input = if args.input.as_os_str() == "-" {
+        let mut text = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut text)
+            .context("cannot read standard input")?;
+        QueryInput::Text(text)
+    } else {
+        QueryInput::Path(args.input.clone())
+    };
+    let mut options = QueryOptions::new(&args.db);
+    options.language = args.language;
+    options.min_similarity = (args.min_similarity * 1000.0).round() as u32;
+    options.top = args.top;
+    options.fingerprint.min_tokens = args.min_tokens;
+    options.fingerprint.min_lines = args.min_lines;
+    options.lock_wait = Duration::from_secs(args.lock_wait);
+    let report = query(&input, &options)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            if report.fragments.is_empty() {
+                writeln!(
+                    out,
+                    "no match for the {} fragment(s) of the input (fragments have at least {} tokens and {} lines)",
+                    report.fragments_queried, args.min_tokens, args.min_lines
+                )?;
+            }
+            for f in &report.fragments {
+                writeln!(
+                    out,
+                    "{}:{}-{} ({}, {} tokens) occurs in {} place(s):",
+                    f.path,
+                    f.start_line,
+                    f.end_line,
+                    f.category,
+                    f.tokens,
+                    f.matches.len()
+                )?;
+                for m in &f.matches {
+                    writeln!(
+                        out,
+                        "  {} {:.2}  {}  {}:{}-{}",
+                        m.clone_type, m.similarity, m.tree, m.path, m.start_line, m.end_line
+                    )?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn run_db(command: DbCommand) -> anyhow::Result<()> {
+    let wait = Duration::from_secs(30);
+    match command {
+        DbCommand::Check { db } => {
+            let mut database = Database::open_reader(&db, wait)?;
+            let problems = database.check()?;
+            if problems.is_empty() {
+                println!("ok: {} is sound", db.display());
+                return Ok(());
+            }
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            anyhow::bail!("{} has {} problem(s)", db.display(), problems.len())
+        }
+        DbCommand::Stats { db } => {
+            let mut database = Database::open_reader(&db, wait)?;
+            let s = database.stats(100_000)?;
+            let mib = |b: u64| b as f64 / (1 << 20) as f64;
+            let lines: u64 = s.trees.iter().map(|t| t.lines).sum();
+            println!("database {}", db.display());
+            println!(
+                "  {} segment(s), {:.1} MiB; index.sqlite {:.1} MiB; {:.1} MiB per million lines",
+                s.segments,
+                mib(s.segment_bytes),
+                mib(s.sqlite_bytes),
+                mib(s.segment_bytes + s.sqlite_bytes) / (lines.max(1) as f64 / 1e6)
+            );
+            println!(
+                "  {} rows, {} live ({} dead until segments merge)",
+                s.rows,
+                s.live_rows,
+                s.rows - s.live_rows
+            );
+            println!(
+                "  Bloom filters: {:.1} KiB for {} keys ({:.2} bytes per fragment), measured false-positive rate {:.3}%",
+                s.bloom_bytes as f64 / 1024.0,
+                s.bloom_keys,
+                s.bloom_bytes as f64 / (s.bloom_keys.max(1) / 2) as f64,
+                s.bloom_false_positive_rate * 100.0
+            );
+            for t in &s.trees {
+                println!(
+                    "  tree {}: {} files ({} analysed), {} lines, {} fragments, {} edges, {} families",
+                    t.name, t.files, t.analyzed_files, t.lines, t.fragments, t.edges, t.families
+                );
+            }
+            Ok(())
+        }
+        DbCommand::Compact { db } => {
+            let mut database = Database::open_writer(&db, wait)?;
+            let merged = database.compact_segments(true)?;
+            println!("merged {merged} segment(s)");
+            Ok(())
+        }
+    }
+}
+
+fn run_analyze(args: AnalyzeArgs, find_families: bool) -> anyhow::Result<()> {
     // The output is checked before the analysis, which can take minutes; it is written to
     // a temporary file beside it and renamed into place, so no reader sees half a report.
     let output = match &args.output {
@@ -191,6 +373,7 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     options.fingerprint.min_lines = args.min_lines;
     options.matching.min_similarity = (args.min_similarity * 1000.0).round() as u32;
     options.matching.near_miss = !args.no_near_miss;
+    options.find_families = find_families;
     let database = &args.database;
     options.rebuild = database.rebuild;
     options.name = database.name.clone();
@@ -217,6 +400,20 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
 
     let report = analyze(&options)?;
+    if !find_families {
+        let w = &report.stats.work;
+        println!(
+            "indexed {} as {:?} in {}: {} files ({} parsed, {} unchanged), {} fragments",
+            args.dir.display(),
+            options.tree_name(),
+            options.database.as_deref().unwrap_or(Path::new("memory")).display(),
+            report.stats.files,
+            w.files_parsed,
+            w.files_reused,
+            report.stats.fragments
+        );
+        return Ok(());
+    }
     if report.stats.files == 0 {
         eprintln!(
             "codetable: warning: no source file was analysed in {} ({} skipped, --format json lists why); \

@@ -185,7 +185,7 @@ impl MatchConfig {
     }
 
     /// How many times longer than `shorter` tokens a partner may be and still pass.
-    pub(crate) fn max_length(&self, shorter: u32) -> u32 {
+    pub fn max_length(&self, shorter: u32) -> u32 {
         let t = self.threshold(shorter).max(1) as u64;
         // Dice can reach t only if longer ≤ shorter·(2000 − t)/t.
         let dice = (shorter as u64 * (2000 - t) / t) as u32;
@@ -199,7 +199,7 @@ impl MatchConfig {
     /// Agreeing sketch bins a pair of `shorter` and `longer` tokens needs: `min_agreement`,
     /// lowered for unequal lengths to 85% of the Jaccard similarity an extended copy would
     /// have (`shorter / longer`).
-    pub(crate) fn agreement_needed(&self, shorter: u32, longer: u32) -> u32 {
+    pub fn agreement_needed(&self, shorter: u32, longer: u32) -> u32 {
         let contained = (64 * 85 * shorter as u64 / (100 * longer.max(1) as u64)) as u32;
         self.min_agreement.min(contained.max(12))
     }

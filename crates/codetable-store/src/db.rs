@@ -626,6 +626,17 @@ impl Database {
             .map_err(sql)?;
             write_edges(&tx, tree, &state.old_edges, &state.edges).map_err(sql)?;
             write_families(&tx, tree, &state.families).map_err(sql)?;
+        } else {
+            // Files changed without matching: the stored matching no longer holds.
+            tx.execute(
+                "UPDATE trees SET match_settings = NULL, representatives = NULL WHERE id = ?1",
+                [tree],
+            )
+            .map_err(sql)?;
+            tx.execute("DELETE FROM edges WHERE tree = ?1", [tree])
+                .map_err(sql)?;
+            tx.execute("DELETE FROM families WHERE tree = ?1", [tree])
+                .map_err(sql)?;
         }
         let ms = commit
             .started
@@ -984,4 +995,196 @@ fn migrate(conn: &mut Connection, version: i32) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// What `codetable db stats` shows.
+#[derive(Clone, Debug, Default)]
+pub struct DatabaseStats {
+    pub trees: Vec<TreeStats>,
+    pub segments: u64,
+    pub segment_bytes: u64,
+    pub sqlite_bytes: u64,
+    /// Rows in segments, and those that live files still name.
+    pub rows: u64,
+    pub live_rows: u64,
+    pub bloom_bytes: u64,
+    /// Keys in the Bloom filters (two per row: Type-1 and Type-2).
+    pub bloom_keys: u64,
+    /// Measured: the share of absent keys the filters let through.
+    pub bloom_false_positive_rate: f64,
+}
+
+/// One tree's counts.
+#[derive(Clone, Debug, Default)]
+pub struct TreeStats {
+    pub name: String,
+    pub root: String,
+    pub files: u64,
+    pub analyzed_files: u64,
+    pub lines: u64,
+    pub fragments: u64,
+    pub edges: u64,
+    pub families: u64,
+}
+
+impl Database {
+    /// Checks everything: SQLite's integrity and foreign keys, every segment's checksums
+    /// and references, and that every file's fragments in SQLite are its segment's rows.
+    /// Returns the problems found (none for a sound database).
+    pub fn check(&mut self) -> Result<Vec<String>, StoreError> {
+        let sql = self.sql();
+        let mut problems = Vec::new();
+        let integrity: Vec<String> = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(&sql)?;
+        problems.extend(
+            integrity
+                .into_iter()
+                .filter(|r| r != "ok")
+                .map(|r| format!("index.sqlite: {r}")),
+        );
+        let dangling: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+            .map_err(&sql)?;
+        if dangling > 0 {
+            problems.push(format!("index.sqlite: {dangling} rows point at missing rows"));
+        }
+        drop(sql);
+        let mut usable = HashMap::new();
+        for (id, name, files, rows, _) in self.segments()? {
+            match self.segment(id) {
+                Ok(segment) => {
+                    let c = segment.columns();
+                    if c.files.len() as u64 != files || c.ids.len() as u64 != rows {
+                        problems.push(format!(
+                            "segments/{name}: holds {} files and {} rows, the index says {files} and {rows}",
+                            c.files.len(),
+                            c.ids.len()
+                        ));
+                    }
+                    usable.insert(id, segment);
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        for (tree, name, _) in self.trees()? {
+            for file in self.files(tree)? {
+                let path = String::from_utf8_lossy(&file.path).into_owned();
+                let (Some(segment), Some(slot)) = (file.segment, file.slot) else {
+                    if file.status == "analyzed" {
+                        problems.push(format!("{name}: {path} is analysed but has no segment"));
+                    }
+                    continue;
+                };
+                let Some(segment) = usable.get(&segment) else {
+                    problems.push(format!("{name}: {path} is in an unusable segment"));
+                    continue;
+                };
+                let c = segment.columns();
+                let Some(entry) = c.files.get(slot as usize) else {
+                    problems.push(format!("{name}: {path} names a slot its segment lacks"));
+                    continue;
+                };
+                let ids: Vec<i64> = self
+                    .conn
+                    .prepare_cached("SELECT id FROM fragments WHERE file = ?1 ORDER BY ordinal")
+                    .and_then(|mut s| s.query_map([file.id], |r| r.get(0))?.collect())
+                    .map_err(self.sql())?;
+                let rows = &c.ids[entry.first_row as usize..entry.rows().end as usize];
+                if ids.len() != rows.len()
+                    || ids.iter().zip(rows).any(|(&a, b)| a as u64 != b.0)
+                {
+                    problems.push(format!(
+                        "{name}: {path}: its fragments in index.sqlite are not its segment's rows"
+                    ));
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Sizes and counts, and the Bloom filters' false-positive rate measured on
+    /// `probes` random absent keys per segment.
+    pub fn stats(&mut self, probes: u32) -> Result<DatabaseStats, StoreError> {
+        let mut stats = DatabaseStats::default();
+        for name in ["index.sqlite", "index.sqlite-wal"] {
+            stats.sqlite_bytes += std::fs::metadata(self.dir.join(name))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        }
+        let live: HashMap<i64, u64> = self
+            .conn
+            .prepare("SELECT segment, count(*) FROM files WHERE segment IS NOT NULL GROUP BY segment")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect())
+            .map_err(self.sql())?;
+        let (mut probed, mut passed) = (0u64, 0u64);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for (id, ..) in self.segments()? {
+            let segment = self.segment(id)?;
+            let c = segment.columns();
+            stats.segments += 1;
+            stats.segment_bytes += segment.bytes();
+            stats.rows += c.ids.len() as u64;
+            if live.contains_key(&id) {
+                let slots: Vec<u32> = self
+                    .conn
+                    .prepare_cached("SELECT slot FROM files WHERE segment = ?1")
+                    .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect())
+                    .map_err(self.sql())?;
+                stats.live_rows += slots
+                    .iter()
+                    .filter_map(|&s| c.files.get(s as usize))
+                    .map(|f| f.rows as u64)
+                    .sum::<u64>();
+            }
+            stats.bloom_bytes += segment.bloom_bytes();
+            stats.bloom_keys += 2 * c.ids.len() as u64;
+            let bloom = segment.bloom()?;
+            let present: std::collections::HashSet<u128> = c
+                .exact
+                .iter()
+                .chain(c.renamed)
+                .map(segment::bloom_key)
+                .collect();
+            for _ in 0..probes {
+                let mut next = || {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state
+                };
+                let key = (next() as u128) << 64 | next() as u128;
+                if present.contains(&key) {
+                    continue;
+                }
+                probed += 1;
+                passed += bloom.contains(key) as u64;
+            }
+        }
+        stats.bloom_false_positive_rate = passed as f64 / probed.max(1) as f64;
+        for (id, name, root) in self.trees()? {
+            let count = |q: &str| -> Result<u64, StoreError> {
+                self.conn
+                    .query_row(q, [id], |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                    .map_err(self.sql())
+            };
+            stats.trees.push(TreeStats {
+                name,
+                root,
+                files: count("SELECT count(*) FROM files WHERE tree = ?1")?,
+                analyzed_files: count(
+                    "SELECT count(*) FROM files WHERE tree = ?1 AND status = 'analyzed'",
+                )?,
+                lines: count("SELECT coalesce(sum(lines), 0) FROM files WHERE tree = ?1")?,
+                fragments: count("SELECT coalesce(sum(fragments), 0) FROM files WHERE tree = ?1")?,
+                edges: count("SELECT count(*) FROM edges WHERE tree = ?1")?,
+                families: count("SELECT count(*) FROM families WHERE tree = ?1")?,
+            });
+        }
+        Ok(stats)
+    }
 }

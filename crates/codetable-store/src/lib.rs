@@ -13,7 +13,7 @@ use std::time::Duration;
 use codetable_fingerprint::{FragmentTable, NO_PARENT, Span, StatementRecord, StreamRange};
 
 pub use db::{
-    Commit, Database, FileStats, FileUpdate, MatchState, StoredFamily, StoredFile, StoredFragment,
+    Commit, Database, DatabaseStats, TreeStats, FileStats, FileUpdate, MatchState, StoredFamily, StoredFile, StoredFragment,
     TreeState,
 };
 pub use segment::{Columns, FileEntry, FilePart, Segment};

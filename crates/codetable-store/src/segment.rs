@@ -452,6 +452,9 @@ impl Segment {
             return Err(self.corrupt("unexpected section table"));
         }
         let table_end = HEADER_LEN + count * ENTRY_LEN;
+        if bytes.len() < table_end {
+            return Err(self.corrupt("truncated inside its section table"));
+        }
         if xxh3_64(&bytes[HEADER_LEN..table_end]) != u64_at(40) {
             return Err(self.corrupt("section table checksum mismatch"));
         }
@@ -539,6 +542,12 @@ impl Segment {
             statement = statement
                 .checked_add(f.statements)
                 .ok_or_else(|| self.corrupt("statement overflow"))?;
+            if row as usize > rows
+                || symbol as usize > c.symbols.len()
+                || statement as usize > c.statements.len()
+            {
+                return Err(self.corrupt(format!("file entry {slot} runs past the columns")));
+            }
             for r in f.rows() {
                 let r = r as usize;
                 let s = c.streams[r];

@@ -160,7 +160,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     } = joined;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let parsed = Instant::now();
-    let runs = if options.statement_runs {
+    let runs = if options.statement_runs && options.find_families {
         let config = RunConfig {
             min_tokens: options.fingerprint.min_tokens,
             min_lines: options.fingerprint.min_lines,
@@ -177,7 +177,8 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         }
         _ => None,
     };
-    let (candidate_pairs, edges, fragments_matched, old_edges) = if !options.matching.near_miss {
+    let near_miss = options.matching.near_miss && options.find_families;
+    let (candidate_pairs, edges, fragments_matched, old_edges) = if !near_miss {
         (0, Vec::new(), 0, Vec::new())
     } else if let Some((previous, old_edges)) = previous {
         let (candidates, edges, touched) = match_changes(
@@ -193,7 +194,11 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         let (candidates, edges) = near_edges(&table, &classes, &options.matching);
         (candidates, edges, representatives.len() as u64, Vec::new())
     };
-    let families = families(&table, &classes, &edges, &options.matching);
+    let families = if options.find_families {
+        families(&table, &classes, &edges, &options.matching)
+    } else {
+        Vec::new()
+    };
     let verified_pairs = edges.len() as u64;
     let matched = Instant::now();
 
@@ -232,7 +237,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             table: Some(&table),
             files: updates,
             removed,
-            matching: Some(MatchState {
+            matching: options.find_families.then(|| MatchState {
                 settings: match_settings.clone(),
                 representatives: representative_ids,
                 old_edges,

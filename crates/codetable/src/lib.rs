@@ -15,14 +15,19 @@
 //! ```
 
 mod analyze;
+mod query;
 mod source;
 mod walk;
 
 pub use analyze::analyze;
+pub use query::{
+    PatternIndex, QueryFragment, QueryInput, QueryMatch, QueryOptions, QueryReport,
+    fingerprint_input, query,
+};
 pub use codetable_fingerprint::FingerprintConfig;
 pub use codetable_match::MatchConfig;
 pub use codetable_report::{Report, SkipReason, render_json, render_text, write_json};
-pub use codetable_store::StoreError;
+pub use codetable_store::{Database, DatabaseStats, StoreError};
 pub use codetable_syntax::Language;
 pub use walk::check_glob;
 
@@ -59,6 +64,9 @@ pub struct AnalyzeOptions {
     pub name: Option<String>,
     /// How long to wait for another process using the database.
     pub lock_wait: Duration,
+    /// Match the fragments into families (`false` only fingerprints and stores them, as
+    /// `codetable index` does).
+    pub find_families: bool,
 }
 
 impl AnalyzeOptions {
@@ -79,6 +87,7 @@ impl AnalyzeOptions {
             rebuild: false,
             name: None,
             lock_wait: codetable_store::db::DEFAULT_WAIT,
+            find_families: true,
         }
     }
 
