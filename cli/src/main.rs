@@ -406,7 +406,11 @@ fn run_analyze(args: AnalyzeArgs, find_families: bool) -> anyhow::Result<()> {
             "indexed {} as {:?} in {}: {} files ({} parsed, {} unchanged), {} fragments",
             args.dir.display(),
             options.tree_name(),
-            options.database.as_deref().unwrap_or(Path::new("memory")).display(),
+            options
+                .database
+                .as_deref()
+                .unwrap_or(Path::new("memory"))
+                .display(),
             report.stats.files,
             w.files_parsed,
             w.files_reused,

@@ -1047,10 +1047,14 @@ impl Database {
         );
         let dangling: i64 = self
             .conn
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
             .map_err(&sql)?;
         if dangling > 0 {
-            problems.push(format!("index.sqlite: {dangling} rows point at missing rows"));
+            problems.push(format!(
+                "index.sqlite: {dangling} rows point at missing rows"
+            ));
         }
         drop(sql);
         let mut usable = HashMap::new();
@@ -1094,9 +1098,7 @@ impl Database {
                     .and_then(|mut s| s.query_map([file.id], |r| r.get(0))?.collect())
                     .map_err(self.sql())?;
                 let rows = &c.ids[entry.first_row as usize..entry.rows().end as usize];
-                if ids.len() != rows.len()
-                    || ids.iter().zip(rows).any(|(&a, b)| a as u64 != b.0)
-                {
+                if ids.len() != rows.len() || ids.iter().zip(rows).any(|(&a, b)| a as u64 != b.0) {
                     problems.push(format!(
                         "{name}: {path}: its fragments in index.sqlite are not its segment's rows"
                     ));
@@ -1117,8 +1119,13 @@ impl Database {
         }
         let live: HashMap<i64, u64> = self
             .conn
-            .prepare("SELECT segment, count(*) FROM files WHERE segment IS NOT NULL GROUP BY segment")
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect())
+            .prepare(
+                "SELECT segment, count(*) FROM files WHERE segment IS NOT NULL GROUP BY segment",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                    .collect()
+            })
             .map_err(self.sql())?;
         let (mut probed, mut passed) = (0u64, 0u64);
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -1186,5 +1193,171 @@ impl Database {
             });
         }
         Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::tests::sample_table;
+
+    fn file(path: &str, part: usize) -> FileUpdate {
+        file_of(path, part, &[])
+    }
+
+    /// A file of a run whose fragments are `ids`.
+    fn file_of(path: &str, part: usize, ids: &[FragmentId]) -> FileUpdate {
+        let fragment = |&id| StoredFragment {
+            id,
+            category: "function".into(),
+            start_line: 1,
+            end_line: 2,
+            start_byte: 0,
+            end_byte: 1,
+            tokens: 1,
+        };
+        FileUpdate {
+            file: StoredFile {
+                path: path.as_bytes().to_vec(),
+                size: 10,
+                mtime_ns: 5,
+                content_hash: Some([part as u8; 16]),
+                language: Some("rust".into()),
+                status: "analyzed".into(),
+                ..StoredFile::default()
+            },
+            part: Some(part),
+            fragments: Some(ids.iter().map(fragment).collect()),
+        }
+    }
+
+    /// Commits each file of the sample table in its own run, so there are three segments.
+    fn three_runs(db: &mut Database) -> FragmentTable {
+        let (table, parts) = sample_table();
+        for (k, part) in parts.iter().enumerate() {
+            db.commit(Commit {
+                tree: "t".into(),
+                fingerprint_settings: "s".into(),
+                parts: vec![part.clone()],
+                table: Some(&table),
+                files: vec![file_of(
+                    &format!("f{k}"),
+                    0,
+                    &table.ids[part.rows.start as usize..part.rows.end as usize],
+                )],
+                ..Commit::default()
+            })
+            .unwrap();
+        }
+        table
+    }
+
+    #[test]
+    fn committed_files_survive_reopening_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Database::open_writer(dir.path(), DEFAULT_WAIT).unwrap();
+        let table = three_runs(&mut db);
+        assert_eq!(db.segments().unwrap().len(), 3);
+        drop(db);
+        let mut db = Database::open_writer(dir.path(), DEFAULT_WAIT).unwrap();
+        let merged = db.compact_segments(true).unwrap();
+        assert_eq!(merged, 3);
+        assert_eq!(db.segments().unwrap().len(), 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("segments"))
+                .unwrap()
+                .count(),
+            1
+        );
+        let tree = db.tree("t").unwrap().unwrap();
+        let files = db.files(tree.id).unwrap();
+        let mut back = FragmentTable::default();
+        for (k, f) in files.iter().enumerate() {
+            let segment = db.segment(f.segment.unwrap()).unwrap();
+            let c = segment.columns();
+            crate::append_file(&mut back, &c, &c.files[f.slot.unwrap() as usize], k as u32)
+                .unwrap();
+        }
+        assert_eq!(back.ids, table.ids);
+        assert_eq!(back.symbols, table.symbols);
+        assert_eq!(db.check().unwrap(), Vec::<String>::new());
+        // A fragment list that disagrees with the segment is found.
+        db.conn
+            .execute("DELETE FROM fragments WHERE ordinal = 1", [])
+            .unwrap();
+        let problems = db.check().unwrap();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].contains("not its segment's rows"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn replaced_files_leave_dead_segments_that_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Database::open_writer(dir.path(), DEFAULT_WAIT).unwrap();
+        let (table, parts) = sample_table();
+        for _ in 0..2 {
+            db.commit(Commit {
+                tree: "t".into(),
+                fingerprint_settings: "s".into(),
+                parts: vec![parts[0].clone()],
+                table: Some(&table),
+                files: vec![file("a", 0)],
+                ..Commit::default()
+            })
+            .unwrap();
+        }
+        assert_eq!(db.segments().unwrap().len(), 1);
+        db.commit(Commit {
+            tree: "t".into(),
+            fingerprint_settings: "s".into(),
+            removed: vec![b"a".to_vec()],
+            ..Commit::default()
+        })
+        .unwrap();
+        assert!(db.segments().unwrap().is_empty());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("segments"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_second_writer_waits_then_gives_up_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Database::open_writer(dir.path(), DEFAULT_WAIT).unwrap();
+        let started = Instant::now();
+        let err = Database::open_writer(dir.path(), Duration::from_millis(200)).unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(matches!(err, StoreError::Busy { .. }), "{err}");
+        assert!(err.to_string().contains("in use"), "{err}");
+        assert!(Database::open_reader(dir.path(), Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn foreign_and_newer_files_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.sqlite"), vec![7u8; 4096]).unwrap();
+        let err = Database::open_writer(dir.path(), DEFAULT_WAIT).unwrap_err();
+        assert!(err.to_string().contains("index.sqlite"), "{err}");
+        std::fs::remove_file(dir.path().join("index.sqlite")).unwrap();
+        {
+            let conn = Connection::open(dir.path().join("index.sqlite")).unwrap();
+            conn.execute_batch("CREATE TABLE notes(x); PRAGMA application_id = 1234;")
+                .unwrap();
+        }
+        let err = Database::open_writer(dir.path(), DEFAULT_WAIT).unwrap_err();
+        assert!(err.to_string().contains("another application"), "{err}");
+        let db = Database::open_writer_with(dir.path(), DEFAULT_WAIT, true).unwrap();
+        db.conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(db);
+        let err = Database::open_writer(dir.path(), DEFAULT_WAIT).unwrap_err();
+        assert!(matches!(err, StoreError::Schema { .. }), "{err}");
     }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use codetable_fingerprint::{FragmentTable, NO_PARENT, Span, StatementRecord, StreamRange};
 
 pub use db::{
-    Commit, Database, DatabaseStats, TreeStats, FileStats, FileUpdate, MatchState, StoredFamily, StoredFile, StoredFragment,
-    TreeState,
+    Commit, Database, DatabaseStats, FileStats, FileUpdate, MatchState, StoredFamily, StoredFile,
+    StoredFragment, TreeState, TreeStats,
 };
 pub use segment::{Columns, FileEntry, FilePart, Segment};
 

@@ -20,15 +20,15 @@ mod source;
 mod walk;
 
 pub use analyze::analyze;
-pub use query::{
-    PatternIndex, QueryFragment, QueryInput, QueryMatch, QueryOptions, QueryReport,
-    fingerprint_input, query,
-};
 pub use codetable_fingerprint::FingerprintConfig;
 pub use codetable_match::MatchConfig;
 pub use codetable_report::{Report, SkipReason, render_json, render_text, write_json};
 pub use codetable_store::{Database, DatabaseStats, StoreError};
 pub use codetable_syntax::Language;
+pub use query::{
+    PatternIndex, QueryFragment, QueryInput, QueryMatch, QueryOptions, QueryReport,
+    fingerprint_input, query,
+};
 pub use walk::check_glob;
 
 use std::path::PathBuf;

@@ -167,8 +167,10 @@ impl PatternIndex {
         let mut seen: HashSet<(i64, u32)> = HashSet::new();
         for (id, segment) in &self.segments {
             let columns = segment.columns();
-            let is_live =
-                |row: u32| self.live.contains_key(&(*id, columns.spans[row as usize].file));
+            let is_live = |row: u32| {
+                self.live
+                    .contains_key(&(*id, columns.spans[row as usize].file))
+            };
             // Exact and renamed copies: the Bloom filter rules most segments out.
             let renamed = table.renamed[r];
             if segment
@@ -269,8 +271,8 @@ pub fn fingerprint_input(
             }
         }
         QueryInput::Path(path) => {
-            let raw = std::fs::read(path)
-                .map_err(|e| AnalyzeError::Root(path.clone(), e.to_string()))?;
+            let raw =
+                std::fs::read(path).map_err(|e| AnalyzeError::Root(path.clone(), e.to_string()))?;
             let text = source::decode(raw)
                 .map_err(|why| AnalyzeError::Root(path.clone(), why.to_string()))?;
             let language = match options.language {
@@ -305,7 +307,12 @@ pub fn fingerprint_input(
         };
         let file = paths.len() as u32;
         table
-            .push_file(file, path.as_bytes(), language.family() as u16, &fingerprint)
+            .push_file(
+                file,
+                path.as_bytes(),
+                language.family() as u16,
+                &fingerprint,
+            )
             .map_err(|e| AnalyzeError::TooLarge(e.to_string()))?;
         paths.push(path);
     }
