@@ -722,18 +722,17 @@ fn killed_writers_leave_a_usable_database() {
     std::fs::remove_dir_all(&db).unwrap();
 
     let mut finished_before_kill = 0;
+    let mut most_segments = 0;
     for trial in 0..20 {
         // What the killed run has to do: build a new database, rebuild one, or bring one up
-        // to date after edits.
-        let (what, extra, limit): (String, &[&str], Duration) = match trial % 3 {
-            0 => {
-                let _ = std::fs::remove_dir_all(&db);
-                ("a cold run on no database".into(), &[], cold)
-            }
-            1 => ("a --rebuild run".into(), &["--rebuild"], cold),
+        // to date after edits. Runs of edits in a row add segments, so that merging them
+        // (past `MAX_SEGMENTS`, 8) happens too, in a killed run or after one.
+        let (what, extra, limit): (String, &[&str], Duration) = match trial {
+            0 => ("a cold run on no database".into(), &[], cold),
+            1 | 15 => ("a --rebuild run".into(), &["--rebuild"], cold),
             _ => {
                 let edits = edit_some(&root, &mut rng, trial);
-                (format!("a run after: {}", edits.join("; ")), &[], cold / 2)
+                (format!("a run after: {}", edits.join("; ")), &[], cold / 4)
             }
         };
         let delay = limit.mul_f64(rng.below(1001) as f64 / 1000.0);
@@ -758,9 +757,10 @@ fn killed_writers_leave_a_usable_database() {
         analyze_ok(&root, None, &b, &[]);
         assert_same_report(&a, &b, &context);
         assert_db_sound(&db, &context);
+        most_segments = most_segments.max(segment_files(&db).len());
     }
     eprintln!(
-        "killed_writers_leave_a_usable_database: cold run {cold:?}; {finished_before_kill} of 20 runs finished before their kill"
+        "killed_writers_leave_a_usable_database: cold run {cold:?}; {finished_before_kill} of 20 runs finished before their kill; at most {most_segments} segments"
     );
     assert!(
         finished_before_kill < 15,

@@ -66,6 +66,7 @@ impl Sketch {
     }
 
     /// How many bins agree: `agreement / SKETCH_BINS` estimates Jaccard similarity.
+    #[inline]
     pub fn agreement(&self, other: &Sketch) -> u32 {
         // A sum of 0/1 (rather than a filtered count) vectorises.
         self.0
@@ -76,11 +77,13 @@ impl Sketch {
     }
 
     /// The bins of LSH band `band` when bands are `rows` bins wide.
+    #[inline]
     pub fn band(&self, band: usize, rows: usize) -> &[u32] {
         &self.0[band * rows..(band + 1) * rows]
     }
 
     /// Whether band `band` takes part in LSH (none of its bins is [`UNBANDED`]).
+    #[inline]
     pub fn is_banded(&self, band: usize, rows: usize) -> bool {
         self.band(band, rows).iter().all(|&v| v & UNBANDED == 0)
     }

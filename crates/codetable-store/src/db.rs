@@ -186,26 +186,13 @@ pub struct StoredFamily {
     pub members: Vec<FragmentId>,
 }
 
-/// A fragment row for the `fragments` table.
-#[derive(Clone, Debug)]
-pub struct StoredFragment {
-    pub id: FragmentId,
-    pub category: String,
-    pub start_line: u32,
-    pub end_line: u32,
-    pub start_byte: u32,
-    pub end_byte: u32,
-    pub tokens: u32,
-}
-
 /// A file written or confirmed by this run.
 #[derive(Clone, Debug)]
 pub struct FileUpdate {
     pub file: StoredFile,
-    /// Index into the run's new segment parts, for files analysed now.
+    /// Index into the run's new segment parts, for files analysed now (their rows in
+    /// `fragments` are replaced by the part's).
     pub part: Option<usize>,
-    /// The fragments of a file analysed now (replacing the old ones).
-    pub fragments: Option<Vec<StoredFragment>>,
 }
 
 /// Everything one run commits, in one transaction.
@@ -218,6 +205,8 @@ pub struct Commit<'a> {
     /// Rows of `table` to write as a new segment, one part per file.
     pub parts: Vec<FilePart>,
     pub table: Option<&'a FragmentTable>,
+    /// The name of each fragment category (by its index in a row's kind).
+    pub categories: &'a [&'a str],
     /// Files to insert or update (the others keep their rows).
     pub files: Vec<FileUpdate>,
     /// Paths no longer in the tree.
@@ -598,20 +587,23 @@ impl Database {
                         |r| r.get(0),
                     )
                     .map_err(sql)?;
-                if let Some(fragments) = &update.fragments {
+                if let (Some(part), Some(table)) = (update.part, commit.table) {
                     clear.execute([id]).map_err(sql)?;
-                    for (k, g) in fragments.iter().enumerate() {
+                    let rows = commit.parts[part].rows.clone();
+                    for (k, r) in rows.enumerate() {
+                        let (span, kind) = (table.spans[r as usize], table.kinds[r as usize]);
+                        let category = commit.categories.get(kind.category as usize);
                         fragment
                             .execute(params![
                                 id,
                                 k as i64,
-                                g.id.0 as i64,
-                                g.category,
-                                g.start_line,
-                                g.end_line,
-                                g.start_byte,
-                                g.end_byte,
-                                g.tokens
+                                table.ids[r as usize].0 as i64,
+                                category.copied().unwrap_or("unknown"),
+                                span.start_line,
+                                span.end_line,
+                                span.start_byte,
+                                span.end_byte,
+                                span.tokens()
                             ])
                             .map_err(sql)?;
                     }
@@ -1202,20 +1194,6 @@ mod tests {
     use crate::segment::tests::sample_table;
 
     fn file(path: &str, part: usize) -> FileUpdate {
-        file_of(path, part, &[])
-    }
-
-    /// A file of a run whose fragments are `ids`.
-    fn file_of(path: &str, part: usize, ids: &[FragmentId]) -> FileUpdate {
-        let fragment = |&id| StoredFragment {
-            id,
-            category: "function".into(),
-            start_line: 1,
-            end_line: 2,
-            start_byte: 0,
-            end_byte: 1,
-            tokens: 1,
-        };
         FileUpdate {
             file: StoredFile {
                 path: path.as_bytes().to_vec(),
@@ -1227,7 +1205,6 @@ mod tests {
                 ..StoredFile::default()
             },
             part: Some(part),
-            fragments: Some(ids.iter().map(fragment).collect()),
         }
     }
 
@@ -1240,11 +1217,7 @@ mod tests {
                 fingerprint_settings: "s".into(),
                 parts: vec![part.clone()],
                 table: Some(&table),
-                files: vec![file_of(
-                    &format!("f{k}"),
-                    0,
-                    &table.ids[part.rows.start as usize..part.rows.end as usize],
-                )],
+                files: vec![file(&format!("f{k}"), 0)],
                 ..Commit::default()
             })
             .unwrap();

@@ -14,7 +14,7 @@ use codetable_fingerprint::{FragmentTable, NO_PARENT, Span, StatementRecord, Str
 
 pub use db::{
     Commit, Database, DatabaseStats, FileStats, FileUpdate, MatchState, StoredFamily, StoredFile,
-    StoredFragment, TreeState, TreeStats,
+    TreeState, TreeStats,
 };
 pub use segment::{Columns, FileEntry, FilePart, Segment};
 

@@ -11,7 +11,7 @@
 //! bit-flipped or foreign file is an error naming what is wrong, never a wrong answer.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -121,13 +121,13 @@ pub struct FilePart {
 
 /// Writes the `parts` of `table` as the segment file `path` (through a temporary file,
 /// fsynced, then renamed). Spans name a file by its index in `parts`; stream offsets and
-/// parents are rebased to the segment.
+/// parents are rebased to the segment. Columns are streamed part by part (a placeholder
+/// header first, the real one once every checksum is known), so writing costs little
+/// memory beside the table: the key orders and one band's order at a time.
 pub fn write(path: &Path, table: &FragmentTable, parts: &[FilePart]) -> Result<u64, StoreError> {
     let io = |e: std::io::Error| StoreError::io(path, e);
-    let rows: Vec<u32> = parts.iter().flat_map(|p| p.rows.clone()).collect();
     let mut files = Vec::with_capacity(parts.len());
     let (mut row, mut symbol, mut statement) = (0u32, 0u32, 0u32);
-    // Per table row: its segment row and symbol shift (for parents and streams).
     for part in parts {
         files.push(FileEntry {
             first_row: row,
@@ -141,129 +141,183 @@ pub fn write(path: &Path, table: &FragmentTable, parts: &[FilePart]) -> Result<u
         symbol += part.symbols.len() as u32;
         statement += part.statements.len() as u32;
     }
-    let mut spans = Vec::with_capacity(rows.len());
-    let mut streams = Vec::with_capacity(rows.len());
-    let mut parents = Vec::with_capacity(rows.len());
-    for (slot, (part, entry)) in parts.iter().zip(&files).enumerate() {
-        for r in part.rows.clone() {
-            let r = r as usize;
-            spans.push(Span {
-                file: slot as u32,
-                ..table.spans[r]
-            });
-            let s = table.streams[r];
-            streams.push(StreamRange {
-                offset: s.offset - part.symbols.start + entry.first_symbol,
-                len: s.len,
-            });
-            let p = table.parents[r];
-            parents.push(if p == NO_PARENT {
-                NO_PARENT
-            } else {
-                p - part.rows.start + entry.first_row
-            });
-        }
-    }
-    let statements: Vec<StatementRecord> = parts
-        .iter()
-        .enumerate()
-        .flat_map(|(slot, part)| {
-            table.statements[part.statements.start as usize..part.statements.end as usize]
-                .iter()
-                .map(move |s| StatementRecord {
-                    span: Span {
-                        file: slot as u32,
-                        ..s.span
-                    },
-                    ..*s
-                })
-        })
-        .collect();
-    let ids: Vec<FragmentId> = pick(&table.ids, &rows);
-    let exact: Vec<Hash128> = pick(&table.exact, &rows);
-    let renamed: Vec<Hash128> = pick(&table.renamed, &rows);
-    let sketches: Vec<Sketch> = pick(&table.sketches, &rows);
-    let kinds: Vec<FragmentKind> = pick(&table.kinds, &rows);
-
-    let order_by = |keys: &[Hash128]| {
-        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
-        order.sort_unstable_by_key(|&r| (kinds[r as usize].group, keys[r as usize], r));
+    let rows = row as usize;
+    // Segment row -> table row.
+    let table_rows: Vec<u32> = parts.iter().flat_map(|p| p.rows.clone()).collect();
+    let key_order = |keys: &[Hash128]| {
+        let mut order: Vec<u32> = (0..rows as u32).collect();
+        order.sort_unstable_by_key(|&r| {
+            let t = table_rows[r as usize] as usize;
+            (table.kinds[t].group, keys[t], r)
+        });
         order
     };
-    let exact_order = order_by(&exact);
-    let renamed_order = order_by(&renamed);
+    let exact_order = key_order(&table.exact);
+    let renamed_order = key_order(&table.renamed);
     let mut band_starts = vec![0u32];
-    let mut band_rows = Vec::new();
     for band in 0..BANDS {
-        let mut order: Vec<u32> = (0..rows.len() as u32)
-            .filter(|&r| sketches[r as usize].is_banded(band, ROWS_PER_BAND))
-            .collect();
-        order.sort_unstable_by_key(|&r| band_key(&kinds[r as usize], &sketches[r as usize], band));
-        band_rows.extend(order);
-        band_starts.push(band_rows.len() as u32);
+        let banded = table_rows
+            .iter()
+            .filter(|&&t| table.sketches[t as usize].is_banded(band, ROWS_PER_BAND))
+            .count() as u32;
+        band_starts.push(band_starts[band] + banded);
     }
-    let mut bloom = GrowableBloom::new(BLOOM_FP_RATE, (2 * rows.len()).max(1));
-    for (e, r) in exact.iter().zip(&renamed) {
-        bloom.insert(bloom_key(e));
-        bloom.insert(bloom_key(r));
+    let band_order = |band: usize| {
+        let mut order: Vec<u32> = (0..rows as u32)
+            .filter(|&r| {
+                table.sketches[table_rows[r as usize] as usize].is_banded(band, ROWS_PER_BAND)
+            })
+            .collect();
+        order.sort_unstable_by_key(|&r| {
+            let t = table_rows[r as usize] as usize;
+            band_key(&table.kinds[t], &table.sketches[t], band)
+        });
+        order
+    };
+    let mut bloom = GrowableBloom::new(BLOOM_FP_RATE, (2 * rows).max(1));
+    for &t in &table_rows {
+        bloom.insert(bloom_key(&table.exact[t as usize]));
+        bloom.insert(bloom_key(&table.renamed[t as usize]));
     }
     let bloom = postcard::to_allocvec(&bloom).expect("a Bloom filter serialises");
 
-    let sections: [&[u8]; 16] = [
-        bytemuck::cast_slice(&files),
-        bytemuck::cast_slice(&ids),
-        bytemuck::cast_slice(&exact),
-        bytemuck::cast_slice(&renamed),
-        bytemuck::cast_slice(&sketches),
-        bytemuck::cast_slice(&spans),
-        bytemuck::cast_slice(&streams),
-        bytemuck::cast_slice(&parents),
-        bytemuck::cast_slice(&kinds),
-        &[],
-        bytemuck::cast_slice(&statements),
-        bytemuck::cast_slice(&exact_order),
-        bytemuck::cast_slice(&renamed_order),
-        bytemuck::cast_slice(&band_starts),
-        bytemuck::cast_slice(&band_rows),
-        &bloom,
-    ];
-    // Symbols are copied file by file rather than gathered.
-    let symbol_bytes: u64 = parts.iter().map(|p| p.symbols.len() as u64 * 2).sum();
-    let mut table_bytes = Vec::with_capacity(KINDS.len() * ENTRY_LEN);
+    // Section sizes, so the layout is known before anything is written.
+    let per_part = |size: usize, count: &dyn Fn(&FilePart) -> usize| -> u64 {
+        parts.iter().map(|p| (count(p) * size) as u64).sum()
+    };
+    let bytes_of = |kind: Kind, size: usize| -> u64 {
+        match kind {
+            Kind::Files => (files.len() * size) as u64,
+            Kind::Symbols => per_part(size, &|p| p.symbols.len()),
+            Kind::Statements => per_part(size, &|p| p.statements.len()),
+            Kind::BandStarts => (band_starts.len() * size) as u64,
+            Kind::BandRows => *band_starts.last().unwrap() as u64 * size as u64,
+            Kind::Bloom => bloom.len() as u64,
+            _ => (rows * size) as u64,
+        }
+    };
+    let mut layout = Vec::with_capacity(KINDS.len());
     let mut offset = align(HEADER_LEN as u64 + (KINDS.len() * ENTRY_LEN) as u64);
-    let mut layout = Vec::new();
-    for (k, &(kind, size, _)) in KINDS.iter().enumerate() {
-        let bytes = if kind == Kind::Symbols {
-            symbol_bytes
-        } else {
-            sections[k].len() as u64
-        };
-        let checksum = if kind == Kind::Symbols {
-            let mut h = Xxh3::new();
-            for p in parts {
-                h.update(bytemuck::cast_slice(
-                    &table.symbols[p.symbols.start as usize..p.symbols.end as usize],
-                ));
-            }
-            h.digest()
-        } else {
-            xxh3_64(sections[k])
-        };
-        table_bytes.extend_from_slice(&(kind as u32).to_le_bytes());
-        table_bytes.extend_from_slice(&(size as u32).to_le_bytes());
-        table_bytes.extend_from_slice(&offset.to_le_bytes());
-        table_bytes.extend_from_slice(&(bytes / size as u64).to_le_bytes());
-        table_bytes.extend_from_slice(&checksum.to_le_bytes());
+    for &(kind, size, _) in &KINDS {
+        let bytes = bytes_of(kind, size);
         layout.push((offset, bytes));
         offset = align(offset + bytes);
     }
     let file_len = offset;
+
+    let temporary = temporary_name(path);
+    let file = File::create(&temporary).map_err(io)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    out.write_all(&vec![0u8; layout[0].0 as usize])
+        .map_err(io)?;
+    let mut checksums = Vec::with_capacity(KINDS.len());
+    let mut at = layout[0].0;
+    let ranged = |p: &FilePart| p.rows.start as usize..p.rows.end as usize;
+    for (k, &(kind, ..)) in KINDS.iter().enumerate() {
+        let (start, bytes) = layout[k];
+        out.write_all(&vec![0u8; (start - at) as usize])
+            .map_err(io)?;
+        let mut section = Section {
+            out: &mut out,
+            hash: Xxh3::new(),
+            written: 0,
+        };
+        match kind {
+            Kind::Files => section.put(&files),
+            Kind::Ids => parts
+                .iter()
+                .try_for_each(|p| section.put(&table.ids[ranged(p)])),
+            Kind::Exact => parts
+                .iter()
+                .try_for_each(|p| section.put(&table.exact[ranged(p)])),
+            Kind::Renamed => parts
+                .iter()
+                .try_for_each(|p| section.put(&table.renamed[ranged(p)])),
+            Kind::Sketches => parts
+                .iter()
+                .try_for_each(|p| section.put(&table.sketches[ranged(p)])),
+            Kind::Kinds => parts
+                .iter()
+                .try_for_each(|p| section.put(&table.kinds[ranged(p)])),
+            Kind::Spans => parts.iter().enumerate().try_for_each(|(slot, p)| {
+                let spans: Vec<Span> = table.spans[ranged(p)]
+                    .iter()
+                    .map(|s| Span {
+                        file: slot as u32,
+                        ..*s
+                    })
+                    .collect();
+                section.put(&spans)
+            }),
+            Kind::Streams => parts.iter().zip(&files).try_for_each(|(p, f)| {
+                let streams: Vec<StreamRange> = table.streams[ranged(p)]
+                    .iter()
+                    .map(|s| StreamRange {
+                        offset: s.offset - p.symbols.start + f.first_symbol,
+                        len: s.len,
+                    })
+                    .collect();
+                section.put(&streams)
+            }),
+            Kind::Parents => parts.iter().zip(&files).try_for_each(|(p, f)| {
+                let parents: Vec<u32> = table.parents[ranged(p)]
+                    .iter()
+                    .map(|&x| {
+                        if x == NO_PARENT {
+                            NO_PARENT
+                        } else {
+                            x - p.rows.start + f.first_row
+                        }
+                    })
+                    .collect();
+                section.put(&parents)
+            }),
+            Kind::Symbols => parts.iter().try_for_each(|p| {
+                section.put(&table.symbols[p.symbols.start as usize..p.symbols.end as usize])
+            }),
+            Kind::Statements => parts.iter().enumerate().try_for_each(|(slot, p)| {
+                let statements: Vec<StatementRecord> = table.statements
+                    [p.statements.start as usize..p.statements.end as usize]
+                    .iter()
+                    .map(|s| StatementRecord {
+                        span: Span {
+                            file: slot as u32,
+                            ..s.span
+                        },
+                        ..*s
+                    })
+                    .collect();
+                section.put(&statements)
+            }),
+            Kind::ExactOrder => section.put(&exact_order),
+            Kind::RenamedOrder => section.put(&renamed_order),
+            Kind::BandStarts => section.put(&band_starts),
+            Kind::BandRows => (0..BANDS).try_for_each(|band| section.put(&band_order(band))),
+            Kind::Bloom => section.put(&bloom),
+        }
+        .map_err(io)?;
+        debug_assert_eq!(section.written, bytes);
+        checksums.push(section.hash.digest());
+        at = start + bytes;
+    }
+    out.write_all(&vec![0u8; (file_len - at) as usize])
+        .map_err(io)?;
+
+    let mut table_bytes = Vec::with_capacity(KINDS.len() * ENTRY_LEN);
+    for (k, &(kind, size, _)) in KINDS.iter().enumerate() {
+        let (start, bytes) = layout[k];
+        table_bytes.extend_from_slice(&(kind as u32).to_le_bytes());
+        table_bytes.extend_from_slice(&(size as u32).to_le_bytes());
+        table_bytes.extend_from_slice(&start.to_le_bytes());
+        table_bytes.extend_from_slice(&(bytes / size as u64).to_le_bytes());
+        table_bytes.extend_from_slice(&checksums[k].to_le_bytes());
+    }
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(&MAGIC);
     header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     header.extend_from_slice(&(KINDS.len() as u32).to_le_bytes());
     header.extend_from_slice(&file_len.to_le_bytes());
-    header.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    header.extend_from_slice(&(rows as u32).to_le_bytes());
     header.extend_from_slice(&(parts.len() as u32).to_le_bytes());
     header.extend_from_slice(&(ROWS_PER_BAND as u32).to_le_bytes());
     header.extend_from_slice(&0u32.to_le_bytes());
@@ -271,32 +325,10 @@ pub fn write(path: &Path, table: &FragmentTable, parts: &[FilePart]) -> Result<u
     let header_sum = xxh3_64(&header);
     header.extend_from_slice(&header_sum.to_le_bytes());
     header.resize(HEADER_LEN, 0);
-
-    let temporary = temporary_name(path);
-    let file = File::create(&temporary).map_err(io)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    out.write_all(&header).map_err(io)?;
-    out.write_all(&table_bytes).map_err(io)?;
-    let mut at = (HEADER_LEN + table_bytes.len()) as u64;
-    for (k, &(kind, ..)) in KINDS.iter().enumerate() {
-        let (start, bytes) = layout[k];
-        out.write_all(&vec![0u8; (start - at) as usize])
-            .map_err(io)?;
-        if kind == Kind::Symbols {
-            for p in parts {
-                out.write_all(bytemuck::cast_slice(
-                    &table.symbols[p.symbols.start as usize..p.symbols.end as usize],
-                ))
-                .map_err(io)?;
-            }
-        } else {
-            out.write_all(sections[k]).map_err(io)?;
-        }
-        at = start + bytes;
-    }
-    out.write_all(&vec![0u8; (file_len - at) as usize])
-        .map_err(io)?;
-    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    file.write_all(&header).map_err(io)?;
+    file.write_all(&table_bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
     std::fs::rename(&temporary, path).map_err(io)?;
@@ -306,8 +338,20 @@ pub fn write(path: &Path, table: &FragmentTable, parts: &[FilePart]) -> Result<u
     Ok(file_len)
 }
 
-fn pick<T: Copy>(column: &[T], rows: &[u32]) -> Vec<T> {
-    rows.iter().map(|&r| column[r as usize]).collect()
+/// One section being written: its bytes go out and into its checksum.
+struct Section<'a, W: Write> {
+    out: &'a mut W,
+    hash: Xxh3,
+    written: u64,
+}
+
+impl<W: Write> Section<'_, W> {
+    fn put<T: Pod>(&mut self, items: &[T]) -> std::io::Result<()> {
+        let bytes: &[u8] = bytemuck::cast_slice(items);
+        self.hash.update(bytes);
+        self.written += bytes.len() as u64;
+        self.out.write_all(bytes)
+    }
 }
 
 /// The temporary name a segment is written under before it is renamed into place.

@@ -66,7 +66,7 @@ impl Category {
     ];
 
     /// The lower-case name used in reports.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Category::Module => "module",
             Category::Class => "class",

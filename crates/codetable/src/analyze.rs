@@ -19,7 +19,7 @@ use codetable_report::{
 };
 use codetable_store::{
     Commit, Database, FilePart, FileStats, FileUpdate, MatchState, Segment, StoredFamily,
-    StoredFile, StoredFragment, TreeState,
+    StoredFile, TreeState,
 };
 use codetable_syntax::{Category, Language, SyntaxParser};
 use rayon::prelude::*;
@@ -235,6 +235,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             fingerprint_settings: fingerprint_settings.clone(),
             parts,
             table: Some(&table),
+            categories: &CATEGORY_NAMES,
             files: updates,
             removed,
             matching: options.find_families.then(|| MatchState {
@@ -438,6 +439,17 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     Ok(report)
 }
 
+/// Category names by index, for the database's `fragments` table.
+const CATEGORY_NAMES: [&str; Category::ALL.len()] = {
+    let mut names = [""; Category::ALL.len()];
+    let mut k = 0;
+    while k < names.len() {
+        names[k] = Category::ALL[k].name();
+        k += 1;
+    }
+    names
+};
+
 /// Files analysed in parallel before their fingerprints join the table.
 const FILES_PER_CHUNK: usize = 512;
 
@@ -506,21 +518,6 @@ impl Joined<'_> {
             rows: (rows.start, rows.end),
         });
         if let Some(seen) = file.seen {
-            let fragments = rows
-                .clone()
-                .map(|r| {
-                    let (span, kind) = (self.table.spans[r as usize], self.table.kinds[r as usize]);
-                    StoredFragment {
-                        id: self.table.ids[r as usize],
-                        category: Category::ALL[kind.category as usize].name().into(),
-                        start_line: span.start_line,
-                        end_line: span.end_line,
-                        start_byte: span.start_byte,
-                        end_byte: span.end_byte,
-                        tokens: span.tokens(),
-                    }
-                })
-                .collect();
             self.parts.push(FilePart {
                 rows,
                 symbols: symbols_at..self.table.symbols.len() as u32,
@@ -543,7 +540,7 @@ impl Joined<'_> {
                 utf16: file.utf16,
                 fragments: file.fragments,
             };
-            self.remember(stored, Some((self.parts.len() - 1, fragments)));
+            self.remember(stored, Some(self.parts.len() - 1));
         }
         // The table holds what matching needs.
         file.fingerprint = FileFingerprint::default();
@@ -565,7 +562,6 @@ impl Joined<'_> {
             self.updates.push(FileUpdate {
                 file: moved,
                 part: None,
-                fragments: None,
             });
         }
         if stored.status != "analyzed" {
@@ -621,17 +617,9 @@ impl Joined<'_> {
         Ok(())
     }
 
-    fn remember(&mut self, file: StoredFile, new: Option<(usize, Vec<StoredFragment>)>) {
+    fn remember(&mut self, file: StoredFile, part: Option<usize>) {
         self.kept.insert(file.path.clone());
-        let (part, fragments) = match new {
-            Some((part, fragments)) => (Some(part), Some(fragments)),
-            None => (None, None),
-        };
-        self.updates.push(FileUpdate {
-            file,
-            part,
-            fragments,
-        });
+        self.updates.push(FileUpdate { file, part });
     }
 }
 
