@@ -14,7 +14,9 @@
 //! (Type-1 or Type-2) inside a near-miss family: that one stays visible.
 
 use codetable_fingerprint::hash::family_id;
-use codetable_fingerprint::{FragmentId, FragmentTable, NO_PARENT};
+use std::collections::HashSet;
+
+use codetable_fingerprint::{FragmentId, FragmentKind, FragmentTable, Hash128, IdIndex, NO_PARENT};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +71,169 @@ pub fn families(
     config: &MatchConfig,
 ) -> Vec<Family> {
     let index = table.id_index();
+    let mut families = stars(table, &index, classes, edges, config);
+    families.sort_by_key(|f| index.row(f.members[0]));
+    link_nesting(table, &index, &mut families);
+    families
+}
+
+/// What the families of an earlier run of the same tree tell about this one.
+#[derive(Debug)]
+pub struct Previous<'a> {
+    /// (group, Type-2 key) of every fragment added or removed since, and of every fragment
+    /// of a file analysed again: the classes that may have changed.
+    pub changed_keys: &'a HashSet<(u16, Hash128)>,
+    /// The earlier representatives (sorted) and edges between them.
+    pub representatives: &'a [FragmentId],
+    pub edges: &'a [Edge],
+    /// The earlier families (`within` and `subsumed` are recomputed).
+    pub families: Vec<Family>,
+}
+
+/// [`families`], recomputing only what an edit can have changed. Star clustering and the
+/// best-match pass only follow edges, so the families of a connected component of classes
+/// (over edges) depend on that component alone. A component none of whose classes
+/// changed (nor any class of the earlier component it was) keeps its earlier families; the
+/// others are clustered again; nesting is linked again for all. Statement-run classes are
+/// always clustered again (they are found afresh each run). The result is what
+/// [`families`] gives.
+pub fn families_since(
+    table: &FragmentTable,
+    classes: &ExactClasses,
+    edges: &[Edge],
+    config: &MatchConfig,
+    previous: Previous,
+) -> Vec<Family> {
+    let index = table.id_index();
+    let n = classes.len();
+    let mut class_of_row = vec![UNTAKEN; table.len()];
+    for c in 0..n {
+        for &id in classes.class(c) {
+            if let Some(r) = index.row(id) {
+                class_of_row[r as usize] = c as u32;
+            }
+        }
+    }
+    let key_of_row = |r: u32| (table.kinds[r as usize].group, table.renamed[r as usize]);
+    let first_row = |c: usize| {
+        index
+            .row(classes.class(c)[0])
+            .expect("class members are rows")
+    };
+    let mut dirty: Vec<bool> = (0..n)
+        .map(|c| {
+            let r = first_row(c);
+            table.kinds[r as usize].is(FragmentKind::STATEMENT_RUN)
+                || previous.changed_keys.contains(&key_of_row(r))
+        })
+        .collect();
+    // An earlier component with a changed class: all of its classes are clustered again.
+    let old = &previous.representatives;
+    let mut old_sets = UnionFind::new(old.len());
+    for e in previous.edges {
+        if let (Ok(a), Ok(b)) = (old.binary_search(&e.a), old.binary_search(&e.b)) {
+            old_sets.union(a, b);
+        }
+    }
+    let old_class = |k: usize| index.row(old[k]).map(|r| class_of_row[r as usize]);
+    let mut old_dirty = vec![false; old.len()];
+    for k in 0..old.len() {
+        let changed = match old_class(k) {
+            Some(c) if c != UNTAKEN => dirty[c as usize],
+            _ => true,
+        };
+        if changed {
+            old_dirty[old_sets.find(k)] = true;
+        }
+    }
+    for k in 0..old.len() {
+        if old_dirty[old_sets.find(k)]
+            && let Some(c) = old_class(k).filter(|&c| c != UNTAKEN)
+        {
+            dirty[c as usize] = true;
+        }
+    }
+    // Components now: one with a changed class is clustered again.
+    let mut sets = UnionFind::new(n);
+    let class_of_id = |id: FragmentId| index.row(id).map(|r| class_of_row[r as usize]);
+    for e in edges {
+        if let (Some(a), Some(b)) = (class_of_id(e.a), class_of_id(e.b)) {
+            sets.union(a as usize, b as usize);
+        }
+    }
+    let mut component_dirty = vec![false; n];
+    for c in 0..n {
+        if dirty[c] {
+            component_dirty[sets.find(c)] = true;
+        }
+    }
+    let redo: Vec<bool> = (0..n).map(|c| component_dirty[sets.find(c)]).collect();
+    let mut kept: Vec<Family> = previous
+        .families
+        .into_iter()
+        .filter(|f| {
+            f.members
+                .iter()
+                .all(|&m| class_of_id(m).is_some_and(|c| c != UNTAKEN && !redo[c as usize]))
+        })
+        .map(|f| Family {
+            within: None,
+            subsumed: false,
+            ..f
+        })
+        .collect();
+    let mut subset = ExactClasses {
+        members: Vec::new(),
+        starts: vec![0],
+    };
+    for c in (0..n).filter(|&c| redo[c]) {
+        subset.members.extend_from_slice(classes.class(c));
+        subset.starts.push(subset.members.len() as u32);
+    }
+    let subset_edges: Vec<Edge> = edges
+        .iter()
+        .filter(|e| class_of_id(e.a).is_some_and(|c| redo[c as usize]))
+        .copied()
+        .collect();
+    kept.extend(stars(table, &index, &subset, &subset_edges, config));
+    kept.sort_by_key(|f| index.row(f.members[0]));
+    link_nesting(table, &index, &mut kept);
+    kept
+}
+
+/// Disjoint sets with path halving.
+struct UnionFind(Vec<usize>);
+
+impl UnionFind {
+    fn new(n: usize) -> UnionFind {
+        UnionFind((0..n).collect())
+    }
+
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.0[x] != x {
+            self.0[x] = self.0[self.0[x]];
+            x = self.0[x];
+        }
+        x
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a != b {
+            self.0[a.max(b)] = a.min(b);
+        }
+    }
+}
+
+/// Star clustering and the best-match pass over `classes`: the families, unordered and
+/// not yet nested.
+fn stars(
+    table: &FragmentTable,
+    index: &IdIndex,
+    classes: &ExactClasses,
+    edges: &[Edge],
+    config: &MatchConfig,
+) -> Vec<Family> {
     let class_rows: Vec<Vec<u32>> = (0..classes.len())
         .into_par_iter()
         .map(|c| {
@@ -293,8 +458,6 @@ pub fn families(
             subsumed: false,
         });
     }
-    families.sort_by_key(|f| index.row(f.members[0]));
-    link_nesting(table, &index, &mut families);
     families
 }
 
@@ -344,11 +507,7 @@ impl Occupied {
 
 /// Sets `within` and `subsumed`: the nearest family that holds each instance of a family
 /// in a distinct instance of its own.
-fn link_nesting(
-    table: &FragmentTable,
-    index: &codetable_fingerprint::IdIndex,
-    families: &mut [Family],
-) {
+fn link_nesting(table: &FragmentTable, index: &IdIndex, families: &mut [Family]) {
     let mut family_of = vec![UNTAKEN; table.len()];
     let rows: Vec<Vec<u32>> = families
         .iter()

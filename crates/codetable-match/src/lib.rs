@@ -50,7 +50,7 @@ mod near;
 mod runs;
 mod verify;
 
-pub use families::{CloneType, Family, families};
+pub use families::{CloneType, Family, Previous, families, families_since};
 pub use near::{Candidate, candidates, near_edges, near_edges_touching, representatives};
 pub use runs::{RunConfig, RunFile, statement_runs};
 pub use verify::{

@@ -438,6 +438,34 @@ impl Database {
         Ok(edges)
     }
 
+    /// The stored families of tree `tree` (in no particular order).
+    pub fn families(&self, tree: i64) -> Result<Vec<StoredFamily>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT id, clone_type, representative, similarity_min, similarity_max,
+                        containment_min, within, subsumed, members
+                 FROM families WHERE tree = ?1",
+            )
+            .map_err(self.sql())?;
+        let rows = statement
+            .query_map([tree], |r| {
+                Ok(StoredFamily {
+                    id: r.get::<_, i64>(0)? as u64,
+                    clone_type: r.get(1)?,
+                    representative: FragmentId(r.get::<_, i64>(2)? as u64),
+                    similarity_min: r.get(3)?,
+                    similarity_max: r.get(4)?,
+                    containment_min: r.get(5)?,
+                    within: r.get::<_, Option<i64>>(6)?.map(|w| w as u64),
+                    subsumed: r.get(7)?,
+                    members: ids_of(&r.get::<_, Vec<u8>>(8)?),
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
     /// The live segment `id`, mapped and checked on first use.
     pub fn segment(&mut self, id: i64) -> Result<Arc<Segment>, StoreError> {
         if let Some(s) = self.segments.get(&id) {
@@ -812,9 +840,11 @@ fn write_families(
     tree: i64,
     families: &[StoredFamily],
 ) -> rusqlite::Result<()> {
-    let stored: HashMap<i64, Vec<u8>> = tx
-        .prepare("SELECT id, members FROM families WHERE tree = ?1")?
-        .query_map([tree], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let stored: HashMap<i64, (Vec<u8>, Option<i64>, bool)> = tx
+        .prepare("SELECT id, members, within, subsumed FROM families WHERE tree = ?1")?
+        .query_map([tree], |r| {
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut insert = tx.prepare_cached(
         "INSERT OR REPLACE INTO families(tree, id, clone_type, representative, similarity_min,
@@ -825,13 +855,19 @@ fn write_families(
     for f in families {
         let members = blob_of(&f.members);
         kept.insert(f.id as i64);
-        if stored.get(&(f.id as i64)) == Some(&members) {
-            // Same members: the measures can only change with `within`.
-            tx.execute(
-                "UPDATE families SET within = ?3, subsumed = ?4 WHERE tree = ?1 AND id = ?2",
-                params![tree, f.id as i64, f.within.map(|w| w as i64), f.subsumed],
-            )?;
-            continue;
+        let within = f.within.map(|w| w as i64);
+        match stored.get(&(f.id as i64)) {
+            // Same members: the measures are the same; only nesting can move.
+            Some((m, w, s)) if *m == members => {
+                if (*w, *s) != (within, f.subsumed) {
+                    tx.execute(
+                        "UPDATE families SET within = ?3, subsumed = ?4 WHERE tree = ?1 AND id = ?2",
+                        params![tree, f.id as i64, within, f.subsumed],
+                    )?;
+                }
+                continue;
+            }
+            _ => {}
         }
         insert.execute(params![
             tree,

@@ -10,8 +10,8 @@ use codetable_fingerprint::{
     FileFingerprint, Fingerprinter, FragmentId, FragmentKind, FragmentTable,
 };
 use codetable_match::{
-    CloneType, Edge, RunConfig, RunFile, exact_classes, families, near_edges, near_edges_touching,
-    representatives, statement_runs,
+    CloneType, Edge, Previous, RunConfig, RunFile, exact_classes, families, families_since,
+    near_edges, near_edges_touching, representatives, statement_runs,
 };
 use codetable_report::{
     Family, Instance, LanguageStats, Report, Settings, SimilarityRange, SkipReason, Skipped,
@@ -126,6 +126,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         parts: Vec::new(),
         updates: Vec::new(),
         kept: HashSet::new(),
+        reused_analyzed: HashSet::new(),
         reused: 0,
     };
     let mut pending: Vec<Outcome> = Vec::new();
@@ -156,6 +157,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         updates,
         kept,
         reused,
+        reused_analyzed,
         ..
     } = joined;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -169,37 +171,81 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     } else {
         0
     };
+    let runs_found = Instant::now();
     let classes = exact_classes(&table);
     let representatives = representatives(&table, &classes);
     let previous = match (&mut database, &tree) {
         (Some(db), Some(t)) if t.match_settings.as_deref() == Some(match_settings.as_str()) => {
-            Some((t, db.edges(t.id)?))
+            Some((t, db.edges(t.id)?, db.families(t.id)?))
         }
         _ => None,
+    };
+    // Keys of the fragments added, and of those gone from the files analysed again or
+    // removed: the classes an edit can have changed.
+    let changed_keys: HashSet<(u16, codetable_fingerprint::Hash128)> = if previous.is_some() {
+        let key = |r: u32| (table.kinds[r as usize].group, table.renamed[r as usize]);
+        let mut keys: HashSet<_> = parts.iter().flat_map(|p| p.rows.clone()).map(key).collect();
+        for file in &stored_files {
+            let (Some(segment), Some(slot)) = (file.segment, file.slot) else {
+                continue;
+            };
+            if reused_analyzed.contains(&file.path) {
+                continue;
+            }
+            let columns = segments[&segment].columns();
+            if let Some(entry) = columns.files.get(slot as usize) {
+                keys.extend(
+                    entry
+                        .rows()
+                        .map(|r| (columns.kinds[r as usize].group, columns.renamed[r as usize])),
+                );
+            }
+        }
+        keys
+    } else {
+        HashSet::new()
     };
     let near_miss = options.matching.near_miss && options.find_families;
     let (candidate_pairs, edges, fragments_matched, old_edges) = if !near_miss {
         (0, Vec::new(), 0, Vec::new())
-    } else if let Some((previous, old_edges)) = previous {
+    } else if let Some((previous, old_edges, _)) = &previous {
         let (candidates, edges, touched) = match_changes(
             &table,
             &representatives,
             &parts,
             previous,
-            &old_edges,
+            old_edges,
             options,
         );
-        (candidates, edges, touched, old_edges)
+        (candidates, edges, touched, old_edges.clone())
     } else {
         let (candidates, edges) = near_edges(&table, &classes, &options.matching);
         (candidates, edges, representatives.len() as u64, Vec::new())
     };
-    let families = if options.find_families {
-        families(&table, &classes, &edges, &options.matching)
-    } else {
-        Vec::new()
+    let edges_found = Instant::now();
+    let families = match previous {
+        _ if !options.find_families => Vec::new(),
+        Some((previous, _, stored)) => families_since(
+            &table,
+            &classes,
+            &edges,
+            &options.matching,
+            Previous {
+                changed_keys: &changed_keys,
+                representatives: &previous.representatives,
+                edges: &old_edges,
+                families: stored.into_iter().filter_map(family_of).collect(),
+            },
+        ),
+        None => families(&table, &classes, &edges, &options.matching),
     };
     let verified_pairs = edges.len() as u64;
+    tracing::debug!(
+        statement_runs = ?(runs_found - parsed),
+        classes_and_edges = ?(edges_found - runs_found),
+        families = ?edges_found.elapsed(),
+        "matching stages"
+    );
     let matched = Instant::now();
 
     let files_parsed = parts.len() as u64;
@@ -467,6 +513,8 @@ struct Joined<'a> {
     updates: Vec<FileUpdate>,
     /// Paths the database keeps (all others it held are removed).
     kept: HashSet<Vec<u8>>,
+    /// Paths whose records came from the database as they were.
+    reused_analyzed: HashSet<Vec<u8>>,
     reused: u64,
 }
 
@@ -593,6 +641,7 @@ impl Joined<'_> {
         })?;
         let f = self.analyzed.len() as u32;
         let (rows, symbols, _) = codetable_store::append_file(&mut self.table, &columns, entry, f)?;
+        self.reused_analyzed.insert(stored.path.clone());
         self.run_files.push(RunFile {
             path: stored.path.clone(),
             group: language.family() as u16,
@@ -704,6 +753,24 @@ fn match_changes(
     );
     edges.par_sort_unstable();
     (candidates, edges, matched)
+}
+
+/// A stored family as the matcher made it (nesting aside, which is linked again).
+fn family_of(stored: StoredFamily) -> Option<codetable_match::Family> {
+    let clone_type = [CloneType::Type1, CloneType::Type2, CloneType::Type3]
+        .into_iter()
+        .find(|&t| clone_type_name(t) == stored.clone_type)?;
+    Some(codetable_match::Family {
+        id: stored.id,
+        members: stored.members,
+        representative: stored.representative,
+        clone_type,
+        similarity_min: stored.similarity_min,
+        similarity_max: stored.similarity_max,
+        containment_min: stored.containment_min,
+        within: None,
+        subsumed: false,
+    })
 }
 
 fn clone_type_name(clone_type: CloneType) -> &'static str {
