@@ -381,12 +381,13 @@ fn run_analyze(args: AnalyzeArgs, find_families: bool) -> anyhow::Result<()> {
     options.database = match (&database.db, database.no_db) {
         (_, true) => None,
         (Some(db), false) => Some(db.clone()),
+        (None, false) if !args.dir.is_dir() => None,
         (None, false) => {
             let default = AnalyzeOptions::default_database(&args.dir);
             // A tree that cannot hold its database (read-only) is analysed in memory.
             match std::fs::create_dir_all(&default) {
                 Ok(()) => Some(default),
-                Err(e) if args.dir.is_dir() => {
+                Err(e) => {
                     eprintln!(
                         "codetable: warning: cannot create the pattern database {} ({e}); \
                          analysing in memory (--db PATH puts it elsewhere)",
@@ -394,7 +395,6 @@ fn run_analyze(args: AnalyzeArgs, find_families: bool) -> anyhow::Result<()> {
                     );
                     None
                 }
-                Err(_) => None,
             }
         }
     };

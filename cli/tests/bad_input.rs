@@ -180,5 +180,5 @@ fn gitignore_and_excludes_are_respected() {
     ]);
     assert!(out.status.success() && out.stdout.is_empty());
     let written: Value = serde_json::from_slice(&std::fs::read(output).unwrap()).unwrap();
-    assert_eq!(written["schema_version"], 2);
+    assert_eq!(written["schema_version"], 3);
 }

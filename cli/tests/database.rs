@@ -91,7 +91,7 @@ fn has_db_command() -> bool {
         let help = ct(&["--help".into()]);
         String::from_utf8_lossy(&help.stdout)
             .lines()
-            .any(|l| l.trim_start().split_whitespace().next() == Some("db"))
+            .any(|l| l.split_whitespace().next() == Some("db"))
     })
 }
 

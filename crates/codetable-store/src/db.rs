@@ -440,30 +440,7 @@ impl Database {
 
     /// The stored families of tree `tree` (in no particular order).
     pub fn families(&self, tree: i64) -> Result<Vec<StoredFamily>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT id, clone_type, representative, similarity_min, similarity_max,
-                        containment_min, within, subsumed, members
-                 FROM families WHERE tree = ?1",
-            )
-            .map_err(self.sql())?;
-        let rows = statement
-            .query_map([tree], |r| {
-                Ok(StoredFamily {
-                    id: r.get::<_, i64>(0)? as u64,
-                    clone_type: r.get(1)?,
-                    representative: FragmentId(r.get::<_, i64>(2)? as u64),
-                    similarity_min: r.get(3)?,
-                    similarity_max: r.get(4)?,
-                    containment_min: r.get(5)?,
-                    within: r.get::<_, Option<i64>>(6)?.map(|w| w as u64),
-                    subsumed: r.get(7)?,
-                    members: ids_of(&r.get::<_, Vec<u8>>(8)?),
-                })
-            })
-            .map_err(self.sql())?;
-        rows.collect::<Result<_, _>>().map_err(self.sql())
+        read_families(&self.conn, tree).map_err(self.sql())
     }
 
     /// The live segment `id`, mapped and checked on first use.
@@ -840,12 +817,10 @@ fn write_families(
     tree: i64,
     families: &[StoredFamily],
 ) -> rusqlite::Result<()> {
-    let stored: HashMap<i64, (Vec<u8>, Option<i64>, bool)> = tx
-        .prepare("SELECT id, members, within, subsumed FROM families WHERE tree = ?1")?
-        .query_map([tree], |r| {
-            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let stored: HashMap<u64, StoredFamily> = read_families(tx, tree)?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
     let mut insert = tx.prepare_cached(
         "INSERT OR REPLACE INTO families(tree, id, clone_type, representative, similarity_min,
             similarity_max, containment_min, within, subsumed, members)
@@ -853,21 +828,9 @@ fn write_families(
     )?;
     let mut kept = std::collections::HashSet::new();
     for f in families {
-        let members = blob_of(&f.members);
-        kept.insert(f.id as i64);
-        let within = f.within.map(|w| w as i64);
-        match stored.get(&(f.id as i64)) {
-            // Same members: the measures are the same; only nesting can move.
-            Some((m, w, s)) if *m == members => {
-                if (*w, *s) != (within, f.subsumed) {
-                    tx.execute(
-                        "UPDATE families SET within = ?3, subsumed = ?4 WHERE tree = ?1 AND id = ?2",
-                        params![tree, f.id as i64, within, f.subsumed],
-                    )?;
-                }
-                continue;
-            }
-            _ => {}
+        kept.insert(f.id);
+        if stored.get(&f.id) == Some(f) {
+            continue;
         }
         insert.execute(params![
             tree,
@@ -879,14 +842,36 @@ fn write_families(
             f.containment_min,
             f.within.map(|w| w as i64),
             f.subsumed,
-            members
+            blob_of(&f.members)
         ])?;
     }
     let mut delete = tx.prepare_cached("DELETE FROM families WHERE tree = ?1 AND id = ?2")?;
     for id in stored.keys().filter(|id| !kept.contains(id)) {
-        delete.execute(params![tree, id])?;
+        delete.execute(params![tree, *id as i64])?;
     }
     Ok(())
+}
+
+fn read_families(conn: &Connection, tree: i64) -> rusqlite::Result<Vec<StoredFamily>> {
+    conn.prepare_cached(
+        "SELECT id, clone_type, representative, similarity_min, similarity_max,
+                containment_min, within, subsumed, members
+         FROM families WHERE tree = ?1",
+    )?
+    .query_map([tree], |r| {
+        Ok(StoredFamily {
+            id: r.get::<_, i64>(0)? as u64,
+            clone_type: r.get(1)?,
+            representative: FragmentId(r.get::<_, i64>(2)? as u64),
+            similarity_min: r.get(3)?,
+            similarity_max: r.get(4)?,
+            containment_min: r.get(5)?,
+            within: r.get::<_, Option<i64>>(6)?.map(|w| w as u64),
+            subsumed: r.get(7)?,
+            members: ids_of(&r.get::<_, Vec<u8>>(8)?),
+        })
+    })?
+    .collect()
 }
 
 /// Sorted ids as little-endian bytes.
