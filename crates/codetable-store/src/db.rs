@@ -130,6 +130,16 @@ pub struct Database {
     segments: HashMap<i64, Arc<Segment>>,
 }
 
+/// A live segment as SQLite lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub id: i64,
+    pub name: String,
+    pub files: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
 /// What the database knows of one tree.
 #[derive(Clone, Debug, Default)]
 pub struct TreeState {
@@ -295,6 +305,12 @@ impl Database {
 
     /// Opens the database at `dir` for reading; it must exist.
     pub fn open_reader(dir: &Path, wait: Duration) -> Result<Database, StoreError> {
+        if dir.is_file() {
+            return Err(StoreError::NotADatabase {
+                path: dir.to_path_buf(),
+                why: "it is a file, not a database directory".into(),
+            });
+        }
         if !dir.join("index.sqlite").is_file() {
             return Err(StoreError::NotADatabase {
                 path: dir.to_path_buf(),
@@ -464,19 +480,19 @@ impl Database {
         Ok(segment)
     }
 
-    /// Every live segment: (id, name, files, rows, bytes).
-    pub fn segments(&self) -> Result<Vec<(i64, String, u64, u64, u64)>, StoreError> {
+    /// Every live segment.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>, StoreError> {
         self.conn
             .prepare("SELECT id, name, files, rows, bytes FROM segments ORDER BY id")
             .and_then(|mut s| {
                 s.query_map([], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get::<_, i64>(2)? as u64,
-                        r.get::<_, i64>(3)? as u64,
-                        r.get::<_, i64>(4)? as u64,
-                    ))
+                    Ok(SegmentInfo {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        files: r.get::<_, i64>(2)? as u64,
+                        rows: r.get::<_, i64>(3)? as u64,
+                        bytes: r.get::<_, i64>(4)? as u64,
+                    })
                 })?
                 .collect()
             })
@@ -679,10 +695,10 @@ impl Database {
         if live.len() <= keep.max(1) && !(all && live.len() > 1) {
             return Ok(0);
         }
-        live.sort_by_key(|s| (s.4, s.0));
+        live.sort_by_key(|s| (s.bytes, s.id));
         let merged: Vec<i64> = live[..live.len() + 1 - keep.max(1)]
             .iter()
-            .map(|s| s.0)
+            .map(|s| s.id)
             .collect();
         let index = self.dir.join("index.sqlite");
         let sql = |e| StoreError::sqlite(&index, e);
@@ -711,13 +727,7 @@ impl Database {
                     path: segment.path().to_path_buf(),
                     what: format!("slot {slot} named by the index is not in it"),
                 })?;
-            let (rows, symbols, statements) =
-                crate::append_file(&mut table, &columns, &entry, k as u32)?;
-            parts.push(FilePart {
-                rows,
-                symbols,
-                statements,
-            });
+            parts.push(crate::append_file(&mut table, &columns, &entry, k as u32)?);
         }
         let name = format!("{:016x}-{}.ctseg", now_ns(), std::process::id());
         let path = self.dir.join("segments").join(&name);
@@ -950,9 +960,12 @@ fn open_sqlite(dir: &Path, writer: bool) -> Result<Connection, StoreError> {
     // Any read fails on a file that is not SQLite; the application id tells ours apart.
     let id: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(|e| StoreError::NotADatabase {
-            path: path.clone(),
-            why: format!("not a SQLite database ({e})"),
+        .map_err(|e| match StoreError::sqlite(&path, e) {
+            StoreError::Corrupt { what, .. } => StoreError::NotADatabase {
+                path: path.clone(),
+                why: format!("not a SQLite database ({what})"),
+            },
+            other => other,
         })?;
     let version: i32 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -1071,7 +1084,14 @@ impl Database {
         }
         drop(sql);
         let mut usable = HashMap::new();
-        for (id, name, files, rows, _) in self.segments()? {
+        for SegmentInfo {
+            id,
+            name,
+            files,
+            rows,
+            ..
+        } in self.segments()?
+        {
             match self.segment(id) {
                 Ok(segment) => {
                     let c = segment.columns();
@@ -1142,7 +1162,7 @@ impl Database {
             .map_err(self.sql())?;
         let (mut probed, mut passed) = (0u64, 0u64);
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for (id, ..) in self.segments()? {
+        for SegmentInfo { id, .. } in self.segments()? {
             let segment = self.segment(id)?;
             let c = segment.columns();
             stats.segments += 1;

@@ -6,7 +6,6 @@
 pub mod db;
 pub mod segment;
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,15 +20,15 @@ pub use segment::{Columns, FileEntry, FilePart, Segment};
 /// Why the database could not be read or written. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     #[error(
         "{path} is corrupt: {what} (codetable db check lists every problem; --rebuild recreates the database)"
@@ -66,10 +65,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> StoreError {
+    pub(crate) fn io(path: &Path, cause: std::io::Error) -> StoreError {
         StoreError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         }
     }
 
@@ -98,9 +97,9 @@ impl StoreError {
                     holder: source.to_string(),
                 }
             }
-            source => StoreError::Sqlite {
+            cause => StoreError::Sqlite {
                 path: path.to_path_buf(),
-                source,
+                cause,
             },
         }
     }
@@ -113,7 +112,7 @@ pub fn append_file(
     columns: &Columns,
     entry: &FileEntry,
     file: u32,
-) -> Result<(Range<u32>, Range<u32>, Range<u32>), StoreError> {
+) -> Result<FilePart, StoreError> {
     let base = table.len() as u32;
     let symbols_at = table.symbols.len() as u32;
     let statements_at = table.statements.len() as u32;
@@ -163,9 +162,9 @@ pub fn append_file(
                 ..*s
             }),
     );
-    Ok((
-        base..table.len() as u32,
-        symbols_at..table.symbols.len() as u32,
-        statements_at..table.statements.len() as u32,
-    ))
+    Ok(FilePart {
+        rows: base..table.len() as u32,
+        symbols: symbols_at..table.symbols.len() as u32,
+        statements: statements_at..table.statements.len() as u32,
+    })
 }

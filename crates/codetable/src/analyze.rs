@@ -640,7 +640,8 @@ impl Joined<'_> {
             })
         })?;
         let f = self.analyzed.len() as u32;
-        let (rows, symbols, _) = codetable_store::append_file(&mut self.table, &columns, entry, f)?;
+        let FilePart { rows, symbols, .. } =
+            codetable_store::append_file(&mut self.table, &columns, entry, f)?;
         self.reused_analyzed.insert(stored.path.clone());
         self.run_files.push(RunFile {
             path: stored.path.clone(),

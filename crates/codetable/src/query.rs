@@ -120,8 +120,8 @@ impl PatternIndex {
             }
         }
         let mut segments = Vec::new();
-        for (id, ..) in db.segments()? {
-            segments.push((id, db.segment(id)?));
+        for info in db.segments()? {
+            segments.push((info.id, db.segment(info.id)?));
         }
         Ok(PatternIndex {
             segments,
