@@ -37,8 +37,8 @@ mod table;
 pub use hash::{FragmentId, Hash128};
 pub use sketch::{SHINGLE, SKETCH_BINS, Sketch, UNBANDED};
 pub use table::{
-    FragmentKind, FragmentTable, IdIndex, NO_PARENT, RunRow, Span, StatementRecord, StreamRange,
-    TableFull,
+    FragmentKind, FragmentTable, IdIndex, NO_PARENT, RowRecord, RunRow, Span, StatementRecord,
+    StreamRange, TableFull,
 };
 
 use codetable_syntax::{Category, SyntaxTree, TokenClass};

@@ -109,6 +109,21 @@ pub struct StatementRecord {
     pub renamed: u32,
 }
 
+/// One row of a table, but for its sketch (zero), as one record: for storing the rows a
+/// run adds after the files' own, copied statement runs, which have no sketch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct RowRecord {
+    pub id: FragmentId,
+    pub exact: Hash128,
+    pub renamed: Hash128,
+    pub span: Span,
+    pub stream: StreamRange,
+    pub parent: u32,
+    pub kind: FragmentKind,
+    pub reserved: u32,
+}
+
 /// Every fragment of a run, column by column, and the symbols their streams point into.
 #[derive(Clone, Debug, Default)]
 pub struct FragmentTable {
@@ -232,6 +247,45 @@ impl FragmentTable {
             category: run.category,
             flags: FragmentKind::STATEMENT_RUN,
         });
+    }
+
+    /// Drops every row from `len` on (their symbols stay in the arena).
+    pub fn truncate(&mut self, len: usize) {
+        self.ids.truncate(len);
+        self.exact.truncate(len);
+        self.renamed.truncate(len);
+        self.sketches.truncate(len);
+        self.spans.truncate(len);
+        self.streams.truncate(len);
+        self.parents.truncate(len);
+        self.kinds.truncate(len);
+    }
+
+    /// Row `r` as a record (its sketch left out).
+    pub fn row_record(&self, r: u32) -> RowRecord {
+        let r = r as usize;
+        RowRecord {
+            id: self.ids[r],
+            exact: self.exact[r],
+            renamed: self.renamed[r],
+            span: self.spans[r],
+            stream: self.streams[r],
+            parent: self.parents[r],
+            kind: self.kinds[r],
+            reserved: 0,
+        }
+    }
+
+    /// Appends a row from a record of [`FragmentTable::row_record`], with a zero sketch.
+    pub fn push_record(&mut self, record: &RowRecord) {
+        self.ids.push(record.id);
+        self.exact.push(record.exact);
+        self.renamed.push(record.renamed);
+        self.sketches.push(Sketch::zeroed());
+        self.spans.push(record.span);
+        self.streams.push(record.stream);
+        self.parents.push(record.parent);
+        self.kinds.push(record.kind);
     }
 
     fn arena_offset(&self, adding: usize) -> Result<u32, TableFull> {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use codetable_fingerprint::{FragmentId, FragmentTable};
+use codetable_fingerprint::{FragmentId, FragmentTable, RowRecord};
 use codetable_match::Edge;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -25,7 +25,7 @@ use crate::segment::{self, FilePart, Segment};
 /// `PRAGMA application_id` of a codetable database ("CTBL").
 pub const APPLICATION_ID: i32 = 0x4354_424c;
 /// The SQLite schema this build writes (`PRAGMA user_version`); older ones are migrated.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 /// More live segments than this are merged.
 pub const MAX_SEGMENTS: usize = 8;
 
@@ -116,6 +116,13 @@ CREATE TABLE runs(
 );
 ";
 
+/// Version 2: what the last matching found beside families, so an unchanged tree is a
+/// read of the database.
+const SCHEMA_V2: &str = "
+ALTER TABLE trees ADD COLUMN exact_classes INTEGER;
+ALTER TABLE trees ADD COLUMN statement_runs BLOB;
+";
+
 /// How long a writer waits for another by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
@@ -149,6 +156,10 @@ pub struct TreeState {
     pub match_settings: Option<String>,
     /// Ids of the class representatives of the last matching, sorted.
     pub representatives: Vec<FragmentId>,
+    /// What the last matching found beside families: its exact classes and the rows of its
+    /// copied statement runs (`None` when nothing was matched).
+    pub exact_classes: Option<u64>,
+    pub statement_runs: Option<Vec<RowRecord>>,
 }
 
 /// One file as the database last saw it.
@@ -221,11 +232,23 @@ pub struct Commit<'a> {
     pub files: Vec<FileUpdate>,
     /// Paths no longer in the tree.
     pub removed: Vec<Vec<u8>>,
-    /// The new matching state, if this run matched.
-    pub matching: Option<MatchState>,
+    /// What becomes of the stored matching.
+    pub matching: Matching,
     pub started: Option<Instant>,
     pub files_reused: u64,
     pub fragments_rematched: u64,
+}
+
+/// What a run does to the stored matching of its tree.
+#[derive(Debug, Default)]
+pub enum Matching {
+    /// Files changed and were not matched (`index`): the stored matching is dropped.
+    #[default]
+    Cleared,
+    /// Nothing changed: it stays.
+    Unchanged,
+    /// This run matched: its state replaces the stored one.
+    Replaced(MatchState),
 }
 
 /// The state a later run needs to match incrementally, and the families for readers.
@@ -233,6 +256,9 @@ pub struct Commit<'a> {
 pub struct MatchState {
     pub settings: String,
     pub representatives: Vec<FragmentId>,
+    pub exact_classes: u64,
+    /// The rows the run added after the files' own (copied statement runs).
+    pub statement_runs: Vec<RowRecord>,
     /// Edges before this run and now, both sorted: only the difference is written.
     pub old_edges: Vec<Edge>,
     pub edges: Vec<Edge>,
@@ -363,17 +389,27 @@ impl Database {
     pub fn tree(&self, name: &str) -> Result<Option<TreeState>, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, root, fingerprint_settings, match_settings, representatives
+                "SELECT id, root, fingerprint_settings, match_settings, representatives,
+                        exact_classes, statement_runs
                  FROM trees WHERE name = ?1",
                 [name],
                 |r| {
                     let blob: Option<Vec<u8>> = r.get(4)?;
+                    let runs: Option<Vec<u8>> = r.get(6)?;
                     Ok(TreeState {
                         id: r.get(0)?,
                         root: r.get(1)?,
                         fingerprint_settings: r.get(2)?,
                         match_settings: r.get(3)?,
                         representatives: blob.map(|b| ids_of(&b)).unwrap_or_default(),
+                        exact_classes: r.get::<_, Option<i64>>(5)?.map(|n| n as u64),
+                        statement_runs: runs.and_then(|b| {
+                            (b.len() % size_of::<RowRecord>() == 0).then(|| {
+                                b.chunks_exact(size_of::<RowRecord>())
+                                    .map(bytemuck::pod_read_unaligned)
+                                    .collect()
+                            })
+                        }),
                     })
                 },
             )
@@ -452,6 +488,16 @@ impl Database {
         let mut edges: Vec<Edge> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
         edges.sort_unstable();
         Ok(edges)
+    }
+
+    /// How many edges tree `tree` has.
+    pub fn edge_count(&self, tree: i64) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM edges WHERE tree = ?1", [tree], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(self.sql())
     }
 
     /// The stored families of tree `tree` (in no particular order).
@@ -631,25 +677,38 @@ impl Database {
                 }
             }
         }
-        if let Some(state) = &commit.matching {
-            tx.execute(
-                "UPDATE trees SET match_settings = ?2, representatives = ?3 WHERE id = ?1",
-                params![tree, state.settings, blob_of(&state.representatives)],
-            )
-            .map_err(sql)?;
-            write_edges(&tx, tree, &state.old_edges, &state.edges).map_err(sql)?;
-            write_families(&tx, tree, &state.families).map_err(sql)?;
-        } else {
-            // Files changed without matching: the stored matching no longer holds.
-            tx.execute(
-                "UPDATE trees SET match_settings = NULL, representatives = NULL WHERE id = ?1",
-                [tree],
-            )
-            .map_err(sql)?;
-            tx.execute("DELETE FROM edges WHERE tree = ?1", [tree])
+        match &commit.matching {
+            Matching::Replaced(state) => {
+                tx.execute(
+                    "UPDATE trees SET match_settings = ?2, representatives = ?3,
+                        exact_classes = ?4, statement_runs = ?5
+                     WHERE id = ?1",
+                    params![
+                        tree,
+                        state.settings,
+                        blob_of(&state.representatives),
+                        state.exact_classes as i64,
+                        bytemuck::cast_slice::<RowRecord, u8>(&state.statement_runs)
+                    ],
+                )
                 .map_err(sql)?;
-            tx.execute("DELETE FROM families WHERE tree = ?1", [tree])
+                write_edges(&tx, tree, &state.old_edges, &state.edges).map_err(sql)?;
+                write_families(&tx, tree, &state.families).map_err(sql)?;
+            }
+            Matching::Unchanged => {}
+            Matching::Cleared => {
+                tx.execute(
+                    "UPDATE trees SET match_settings = NULL, representatives = NULL,
+                        exact_classes = NULL, statement_runs = NULL
+                     WHERE id = ?1",
+                    [tree],
+                )
                 .map_err(sql)?;
+                tx.execute("DELETE FROM edges WHERE tree = ?1", [tree])
+                    .map_err(sql)?;
+                tx.execute("DELETE FROM families WHERE tree = ?1", [tree])
+                    .map_err(sql)?;
+            }
         }
         let ms = commit
             .started
@@ -1012,7 +1071,7 @@ fn is_empty(conn: &Connection) -> bool {
 /// Brings the schema from `version` to [`SCHEMA_VERSION`], one step per version, each in
 /// one transaction with its `user_version`.
 fn migrate(conn: &mut Connection, version: i32) -> rusqlite::Result<()> {
-    const STEPS: [&str; 1] = [SCHEMA_V1];
+    const STEPS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
     for (k, step) in STEPS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(step)?;

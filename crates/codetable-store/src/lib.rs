@@ -12,8 +12,8 @@ use std::time::Duration;
 use codetable_fingerprint::{FragmentTable, NO_PARENT, Span, StatementRecord, StreamRange};
 
 pub use db::{
-    Commit, Database, DatabaseStats, FileStats, FileUpdate, MatchState, StoredFamily, StoredFile,
-    TreeState, TreeStats,
+    Commit, Database, DatabaseStats, FileStats, FileUpdate, MatchState, Matching, SegmentInfo,
+    StoredFamily, StoredFile, TreeState, TreeStats,
 };
 pub use segment::{Columns, FileEntry, FilePart, Segment};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use codetable_fingerprint::{
-    FileFingerprint, Fingerprinter, FragmentId, FragmentKind, FragmentTable,
+    FileFingerprint, Fingerprinter, FragmentId, FragmentKind, FragmentTable, Hash128,
 };
 use codetable_match::{
     CloneType, Edge, Previous, RunConfig, RunFile, exact_classes, families, families_since,
@@ -18,7 +18,7 @@ use codetable_report::{
     SyntaxErrors, Work, report_path,
 };
 use codetable_store::{
-    Commit, Database, FilePart, FileStats, FileUpdate, MatchState, Segment, StoredFamily,
+    Commit, Database, FilePart, FileStats, FileUpdate, MatchState, Matching, Segment, StoredFamily,
     StoredFile, TreeState,
 };
 use codetable_syntax::{Category, Language, SyntaxParser};
@@ -162,113 +162,49 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     } = joined;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let parsed = Instant::now();
-    let runs = if options.statement_runs && options.find_families {
-        let config = RunConfig {
-            min_tokens: options.fingerprint.min_tokens,
-            min_lines: options.fingerprint.min_lines,
-        };
-        statement_runs(&mut table, &run_files, &config)
-    } else {
-        0
-    };
-    let runs_found = Instant::now();
-    let classes = exact_classes(&table);
-    let representatives = representatives(&table, &classes);
-    let previous = match (&mut database, &tree) {
-        (Some(db), Some(t)) if t.match_settings.as_deref() == Some(match_settings.as_str()) => {
-            Some((t, db.edges(t.id)?, db.families(t.id)?))
+    let previous = match &tree {
+        Some(t)
+            if options.find_families
+                && t.match_settings.as_deref() == Some(match_settings.as_str()) =>
+        {
+            Some(t)
         }
         _ => None,
     };
-    // Keys of the fragments added, and of those gone from the files analysed again or
-    // removed: the classes an edit can have changed.
-    let changed_keys: HashSet<(u16, codetable_fingerprint::Hash128)> = if previous.is_some() {
-        let key = |r: u32| (table.kinds[r as usize].group, table.renamed[r as usize]);
-        let mut keys: HashSet<_> = parts.iter().flat_map(|p| p.rows.clone()).map(key).collect();
-        for file in &stored_files {
-            let (Some(segment), Some(slot)) = (file.segment, file.slot) else {
-                continue;
-            };
-            if reused_analyzed.contains(&file.path) {
-                continue;
-            }
-            let columns = segments[&segment].columns();
-            if let Some(entry) = columns.files.get(slot as usize) {
-                keys.extend(
-                    entry
-                        .rows()
-                        .map(|r| (columns.kinds[r as usize].group, columns.renamed[r as usize])),
-                );
-            }
-        }
-        keys
-    } else {
-        HashSet::new()
+    let changes = Changes {
+        parts: &parts,
+        stored_files: &stored_files,
+        reused_analyzed: &reused_analyzed,
+        segments: &segments,
     };
-    let near_miss = options.matching.near_miss && options.find_families;
-    let (candidate_pairs, edges, fragments_matched, old_edges) = if !near_miss {
-        (0, Vec::new(), 0, Vec::new())
-    } else if let Some((previous, old_edges, _)) = &previous {
-        let (candidates, edges, touched) = match_changes(
-            &table,
-            &representatives,
-            &parts,
-            previous,
-            old_edges,
+    let stored = match (&database, previous) {
+        (Some(db), Some(previous)) if changes.none() => stored_matching(&mut table, db, previous)?,
+        _ => None,
+    };
+    let matched = match stored {
+        Some(matched) => matched,
+        None => match_tree(
+            &mut table,
+            &run_files,
             options,
-        );
-        (candidates, edges, touched, old_edges.clone())
-    } else {
-        let (candidates, edges) = near_edges(&table, &classes, &options.matching);
-        (candidates, edges, representatives.len() as u64, Vec::new())
+            database.as_ref().zip(previous),
+            &changes,
+        )?,
     };
-    let edges_found = Instant::now();
-    let families = match previous {
-        _ if !options.find_families => Vec::new(),
-        Some((previous, _, stored)) => families_since(
-            &table,
-            &classes,
-            &edges,
-            &options.matching,
-            Previous {
-                changed_keys: &changed_keys,
-                representatives: &previous.representatives,
-                edges: &old_edges,
-                families: stored.into_iter().filter_map(family_of).collect(),
-            },
-        ),
-        None => families(&table, &classes, &edges, &options.matching),
+    let Matched {
+        families, state, ..
+    } = matched;
+    let matched_stats = MatchedCounts {
+        statement_runs: matched.statement_runs,
+        exact_classes: matched.exact_classes,
+        verified_pairs: matched.verified_pairs,
+        candidate_pairs: matched.candidate_pairs,
     };
-    let verified_pairs = edges.len() as u64;
-    tracing::debug!(
-        statement_runs = ?(runs_found - parsed),
-        classes_and_edges = ?(edges_found - runs_found),
-        families = ?edges_found.elapsed(),
-        "matching stages"
-    );
-    let matched = Instant::now();
+    let matched_at = Instant::now();
 
     let files_parsed = parts.len() as u64;
+    let fragments_matched = matched.fragments_matched;
     if let Some(db) = &mut database {
-        let mut representative_ids: Vec<FragmentId> = representatives
-            .iter()
-            .map(|&r| table.ids[r as usize])
-            .collect();
-        representative_ids.sort_unstable();
-        let stored_families = families
-            .iter()
-            .map(|f| StoredFamily {
-                id: f.id,
-                clone_type: clone_type_name(f.clone_type).into(),
-                representative: f.representative,
-                similarity_min: f.similarity_min,
-                similarity_max: f.similarity_max,
-                containment_min: f.containment_min,
-                within: f.within.map(|w| families[w as usize].id),
-                subsumed: f.subsumed,
-                members: f.members.clone(),
-            })
-            .collect();
         let removed = stored_files
             .iter()
             .filter(|f| !kept.contains(f.path.as_slice()))
@@ -277,20 +213,19 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         db.commit(Commit {
             tree: tree_name.clone(),
             root: root.display().to_string(),
-            command: "analyze".into(),
+            command: if options.find_families {
+                "analyze"
+            } else {
+                "index"
+            }
+            .into(),
             fingerprint_settings: fingerprint_settings.clone(),
             parts,
             table: Some(&table),
             categories: &CATEGORY_NAMES,
             files: updates,
             removed,
-            matching: options.find_families.then(|| MatchState {
-                settings: match_settings.clone(),
-                representatives: representative_ids,
-                old_edges,
-                edges,
-                families: stored_families,
-            }),
+            matching: state,
             started: Some(started),
             files_reused: reused,
             fragments_rematched: fragments_matched,
@@ -299,6 +234,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     drop(database);
     table.statements = Vec::new();
     let stored_at = Instant::now();
+    let matched = matched_at;
     let index = table.id_index();
 
     let mut report = Report {
@@ -455,10 +391,10 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let standing: Vec<&Family> = report.families.iter().filter(|f| !f.subsumed).collect();
     stats.families = standing.len() as u64;
     stats.duplicated_lines = standing.iter().map(|f| f.duplicated_lines).sum();
-    stats.statement_runs = runs as u64;
+    stats.statement_runs = matched_stats.statement_runs;
     stats.skipped_files = skipped.len() as u64;
-    stats.exact_classes = classes.len() as u64;
-    stats.verified_pairs = verified_pairs;
+    stats.exact_classes = matched_stats.exact_classes;
+    stats.verified_pairs = matched_stats.verified_pairs;
     stats.subsumed_families = report.families.iter().filter(|f| f.subsumed).count() as u64;
     stats.work = Work {
         files_parsed: if tracking {
@@ -468,7 +404,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         },
         files_reused: reused,
         fragments_matched,
-        candidate_pairs,
+        candidate_pairs: matched_stats.candidate_pairs,
     };
     report.skipped = skipped;
 
@@ -712,6 +648,256 @@ fn reusable(stored: &StoredFile) -> bool {
             Some(SkipReason::Binary | SkipReason::Generated | SkipReason::Minified)
         ),
     }
+}
+
+/// What changed since the database's last run of the tree.
+struct Changes<'a> {
+    /// The files analysed now, as rows of the table.
+    parts: &'a [FilePart],
+    stored_files: &'a [StoredFile],
+    /// Paths whose stored records were reused as they were.
+    reused_analyzed: &'a HashSet<Vec<u8>>,
+    segments: &'a HashMap<i64, Arc<Segment>>,
+}
+
+impl Changes<'_> {
+    /// Whether the table holds exactly the fragments the database last matched.
+    fn none(&self) -> bool {
+        self.parts.is_empty()
+            && self
+                .stored_files
+                .iter()
+                .all(|f| f.segment.is_none() || self.reused_analyzed.contains(&f.path))
+    }
+
+    /// (group, Type-2 key) of the fragments added, and of those gone from files analysed
+    /// again or removed: the classes an edit can have changed.
+    fn keys(&self, table: &FragmentTable) -> HashSet<(u16, Hash128)> {
+        let key = |r: u32| (table.kinds[r as usize].group, table.renamed[r as usize]);
+        let mut keys: HashSet<_> = self
+            .parts
+            .iter()
+            .flat_map(|p| p.rows.clone())
+            .map(key)
+            .collect();
+        for file in self.stored_files {
+            let (Some(segment), Some(slot)) = (file.segment, file.slot) else {
+                continue;
+            };
+            if self.reused_analyzed.contains(&file.path) {
+                continue;
+            }
+            let columns = self.segments[&segment].columns();
+            if let Some(entry) = columns.files.get(slot as usize) {
+                keys.extend(
+                    entry
+                        .rows()
+                        .map(|r| (columns.kinds[r as usize].group, columns.renamed[r as usize])),
+                );
+            }
+        }
+        keys
+    }
+}
+
+/// The counts of a matching, for the report.
+struct MatchedCounts {
+    statement_runs: u64,
+    exact_classes: u64,
+    verified_pairs: u64,
+    candidate_pairs: u64,
+}
+
+/// The outcome of matching, and what the database keeps of it.
+struct Matched {
+    families: Vec<codetable_match::Family>,
+    statement_runs: u64,
+    exact_classes: u64,
+    verified_pairs: u64,
+    candidate_pairs: u64,
+    fragments_matched: u64,
+    state: Matching,
+}
+
+/// The stored matching of a tree whose fragments are exactly those last matched: its
+/// statement-run rows join the table and its families are the answer (`None` if they do
+/// not fit the table, which then is matched again).
+fn stored_matching(
+    table: &mut FragmentTable,
+    db: &Database,
+    previous: &TreeState,
+) -> Result<Option<Matched>, AnalyzeError> {
+    let (Some(runs), Some(exact_classes)) = (&previous.statement_runs, previous.exact_classes)
+    else {
+        return Ok(None);
+    };
+    let file_rows = table.len();
+    for record in runs {
+        table.push_record(record);
+    }
+    let index = table.id_index();
+    let stored = db.families(previous.id)?;
+    let mut families: Vec<(u32, StoredFamily)> = Vec::with_capacity(stored.len());
+    for family in stored {
+        match family.members.first().and_then(|&m| index.row(m)) {
+            Some(row) if family.members.iter().all(|&m| index.row(m).is_some()) => {
+                families.push((row, family))
+            }
+            _ => {
+                table.truncate(file_rows);
+                return Ok(None);
+            }
+        }
+    }
+    families.sort_unstable_by_key(|f| f.0);
+    let position: HashMap<u64, u32> = families
+        .iter()
+        .enumerate()
+        .map(|(k, (_, f))| (f.id, k as u32))
+        .collect();
+    let families: Vec<codetable_match::Family> = families
+        .into_iter()
+        .filter_map(|(_, f)| {
+            let within = f.within.and_then(|w| position.get(&w).copied());
+            let subsumed = f.subsumed;
+            family_of(f).map(|family| codetable_match::Family {
+                within,
+                subsumed,
+                ..family
+            })
+        })
+        .collect();
+    Ok(Some(Matched {
+        families,
+        statement_runs: runs.len() as u64,
+        exact_classes,
+        verified_pairs: db.edge_count(previous.id)?,
+        candidate_pairs: 0,
+        fragments_matched: 0,
+        state: Matching::Unchanged,
+    }))
+}
+
+/// Statement runs, exact classes, near-miss edges and families; with the database's
+/// last matching of the tree, only what changed is matched again.
+fn match_tree(
+    table: &mut FragmentTable,
+    run_files: &[RunFile],
+    options: &AnalyzeOptions,
+    previous: Option<(&Database, &TreeState)>,
+    changes: &Changes,
+) -> Result<Matched, AnalyzeError> {
+    let started = Instant::now();
+    let file_rows = table.len();
+    let runs = if options.statement_runs && options.find_families {
+        let config = RunConfig {
+            min_tokens: options.fingerprint.min_tokens,
+            min_lines: options.fingerprint.min_lines,
+        };
+        statement_runs(table, run_files, &config)
+    } else {
+        0
+    };
+    let runs_found = Instant::now();
+    let table = &*table;
+    let classes = exact_classes(table);
+    let representatives = representatives(table, &classes);
+    let previous = match previous {
+        Some((db, t)) => Some((t, db.edges(t.id)?, db.families(t.id)?)),
+        None => None,
+    };
+    let changed_keys = match previous {
+        Some(_) => changes.keys(table),
+        None => HashSet::new(),
+    };
+    let near_miss = options.matching.near_miss && options.find_families;
+    let (candidate_pairs, edges, fragments_matched) = match &previous {
+        _ if !near_miss => (0, Vec::new(), 0),
+        Some((previous, old_edges, _)) => match_changes(
+            table,
+            &representatives,
+            changes.parts,
+            previous,
+            old_edges,
+            options,
+        ),
+        None => {
+            let (candidates, edges) = near_edges(table, &classes, &options.matching);
+            (candidates, edges, representatives.len() as u64)
+        }
+    };
+    let edges_found = Instant::now();
+    let (families, old_edges) = match previous {
+        _ if !options.find_families => (Vec::new(), Vec::new()),
+        Some((previous, old_edges, stored)) => {
+            let families = families_since(
+                table,
+                &classes,
+                &edges,
+                &options.matching,
+                Previous {
+                    changed_keys: &changed_keys,
+                    representatives: &previous.representatives,
+                    edges: &old_edges,
+                    families: stored.into_iter().filter_map(family_of).collect(),
+                },
+            );
+            (families, old_edges)
+        }
+        None => (
+            families(table, &classes, &edges, &options.matching),
+            Vec::new(),
+        ),
+    };
+    tracing::debug!(
+        statement_runs = ?(runs_found - started),
+        classes_and_edges = ?(edges_found - runs_found),
+        families = ?edges_found.elapsed(),
+        "matching stages"
+    );
+    let state = if options.find_families {
+        let mut representative_ids: Vec<FragmentId> = representatives
+            .iter()
+            .map(|&r| table.ids[r as usize])
+            .collect();
+        representative_ids.sort_unstable();
+        let stored_families = families
+            .iter()
+            .map(|f| StoredFamily {
+                id: f.id,
+                clone_type: clone_type_name(f.clone_type).into(),
+                representative: f.representative,
+                similarity_min: f.similarity_min,
+                similarity_max: f.similarity_max,
+                containment_min: f.containment_min,
+                within: f.within.map(|w| families[w as usize].id),
+                subsumed: f.subsumed,
+                members: f.members.clone(),
+            })
+            .collect();
+        Matching::Replaced(MatchState {
+            settings: options.match_settings(),
+            representatives: representative_ids,
+            exact_classes: classes.len() as u64,
+            statement_runs: (file_rows..table.len())
+                .map(|r| table.row_record(r as u32))
+                .collect(),
+            old_edges,
+            edges: edges.clone(),
+            families: stored_families,
+        })
+    } else {
+        Matching::Cleared
+    };
+    Ok(Matched {
+        families,
+        statement_runs: runs as u64,
+        exact_classes: classes.len() as u64,
+        verified_pairs: edges.len() as u64,
+        candidate_pairs,
+        fragments_matched,
+        state,
+    })
 }
 
 /// Incremental near-miss matching: the representatives that are new, or whose file was
