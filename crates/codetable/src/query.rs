@@ -216,7 +216,32 @@ impl PatternIndex {
             }
         }
         found.sort_by(|a, b| b.0.cmp(&a.0).then((a.2, a.3).cmp(&(b.2, b.3))));
-        found.truncate(top);
+        // A place nested in (or overlapping) a better match of the same fragment is the
+        // same occurrence seen again: only the better one is listed.
+        let span_of = |id: i64, row: u32| {
+            let segment = &self.segments.iter().find(|s| s.0 == id).unwrap().1;
+            let span = segment.columns().spans[row as usize];
+            (
+                self.live[&(id, span.file)].clone(),
+                span.start_byte,
+                span.end_byte,
+            )
+        };
+        let mut listed: Vec<((u32, Vec<u8>), u32, u32)> = Vec::new();
+        found.retain(|&(_, _, id, row)| {
+            if listed.len() >= top {
+                return false;
+            }
+            let (file, start, end) = span_of(id, row);
+            if listed
+                .iter()
+                .any(|(f, s, e)| *f == file && *s < end && start < *e)
+            {
+                return false;
+            }
+            listed.push((file, start, end));
+            true
+        });
         found
             .into_iter()
             .map(|(similarity, clone_type, id, row)| {
