@@ -570,6 +570,104 @@ mod tests {
             .collect()
     }
 
+    /// Files of near copies: each file holds one fragment made from one of a few
+    /// prototypes with some bins and symbols changed, so classes, edges and components of
+    /// several sizes form.
+    fn swarm_file(seed: u64) -> Vec<Spec> {
+        let mut next = crate::testing::xorshift(seed | 1);
+        let prototype = next() % 5;
+        let exact = next() % 3 == 0;
+        let mut bins = [0u32; 64];
+        for (b, bin) in bins.iter_mut().enumerate() {
+            *bin = if exact || next() % 100 < 85 {
+                prototype as u32 * 1000 + b as u32
+            } else {
+                next() as u32 & 0x7fff_ffff
+            };
+        }
+        let mut symbols = stream(prototype as u16, 120);
+        if !exact {
+            for _ in 0..next() % 12 {
+                let at = (next() % 120) as usize;
+                symbols[at] = (next() % 97) as u16;
+            }
+        }
+        let key = symbols
+            .iter()
+            .fold(prototype, |h, &x| h.wrapping_mul(31) ^ x as u64);
+        vec![spec(key, key, symbols, Sketch(bins))]
+    }
+
+    #[test]
+    fn families_since_an_edit_are_the_families_of_a_cold_run() {
+        let config = MatchConfig::default();
+        let mut next = crate::testing::xorshift(99);
+        let mut seeds: Vec<u64> = (0..60).map(|_| next()).collect();
+        let mut near = 0;
+        let state = |seeds: &[u64]| {
+            let table = table(&seeds.iter().map(|&s| swarm_file(s)).collect::<Vec<_>>());
+            let classes = crate::exact_classes(&table);
+            let (_, edges) = crate::near_edges(&table, &classes, &config);
+            let families = families(&table, &classes, &edges, &config);
+            let mut representatives: Vec<FragmentId> = crate::representatives(&table, &classes)
+                .iter()
+                .map(|&r| table.ids[r as usize])
+                .collect();
+            representatives.sort_unstable();
+            (table, classes, edges, families, representatives)
+        };
+        for round in 0..30 {
+            let before = seeds.clone();
+            // Change, add or remove a few files (files are named by position, so a change
+            // at position k renames the files after it too when the count moves).
+            for _ in 0..1 + next() % 3 {
+                let k = (next() % seeds.len() as u64) as usize;
+                match next() % 3 {
+                    0 => seeds[k] = next(),
+                    1 => seeds.push(next()),
+                    _ => {
+                        seeds.remove(k);
+                    }
+                }
+            }
+            let (old_table, _, old_edges, old_families, old_representatives) = state(&before);
+            let (table, classes, edges, cold, _) = state(&seeds);
+            // Files whose content or name differ: their keys changed on both sides.
+            let key = |t: &FragmentTable, r: usize| (t.kinds[r].group, t.renamed[r]);
+            let ids: HashSet<FragmentId> = table.ids.iter().copied().collect();
+            let old_ids: HashSet<FragmentId> = old_table.ids.iter().copied().collect();
+            let mut changed: HashSet<(u16, Hash128)> = HashSet::new();
+            changed.extend(
+                (0..table.len())
+                    .filter(|&r| !old_ids.contains(&table.ids[r]))
+                    .map(|r| key(&table, r)),
+            );
+            changed.extend(
+                (0..old_table.len())
+                    .filter(|&r| !ids.contains(&old_table.ids[r]))
+                    .map(|r| key(&old_table, r)),
+            );
+            let since = families_since(
+                &table,
+                &classes,
+                &edges,
+                &config,
+                Previous {
+                    changed_keys: &changed,
+                    representatives: &old_representatives,
+                    edges: &old_edges,
+                    families: old_families,
+                },
+            );
+            assert_eq!(since, cold, "round {round}");
+            near += cold
+                .iter()
+                .filter(|f| f.clone_type == CloneType::Type3)
+                .count();
+        }
+        assert!(near > 30, "{near}");
+    }
+
     #[test]
     fn exact_classes_are_typed() {
         let (s, t) = (Sketch([1; 64]), Sketch([2; 64]));
