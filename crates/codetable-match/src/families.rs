@@ -576,7 +576,7 @@ mod tests {
     fn swarm_file(seed: u64) -> Vec<Spec> {
         let mut next = crate::testing::xorshift(seed | 1);
         let prototype = next() % 5;
-        let exact = next() % 3 == 0;
+        let exact = next().is_multiple_of(3);
         let mut bins = [0u32; 64];
         for (b, bin) in bins.iter_mut().enumerate() {
             *bin = if exact || next() % 100 < 85 {
