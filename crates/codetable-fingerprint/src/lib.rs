@@ -509,6 +509,38 @@ fn link_parents(fragments: &mut [Fragment]) {
     }
 }
 
+/// A fast hasher for keys that are hashes already (Type-1/Type-2 keys, ids): a
+/// multiply-rotate fold of the words written (as rustc's FxHash).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u16(&mut self, word: u16) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_u32(&mut self, word: u32) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// A hash set of keys that are hashes already (see [`WordHasher`]).
+pub type KeySet<T> = std::collections::HashSet<T, BuildHasherDefault<WordHasher>>;
+
 /// Hashes a key that is already a uniform hash (a token's XXH3) by taking it as it is.
 #[derive(Default)]
 struct HashedKey(u64);

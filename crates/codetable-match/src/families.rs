@@ -14,9 +14,10 @@
 //! (Type-1 or Type-2) inside a near-miss family: that one stays visible.
 
 use codetable_fingerprint::hash::family_id;
-use std::collections::HashSet;
 
-use codetable_fingerprint::{FragmentId, FragmentKind, FragmentTable, Hash128, IdIndex, NO_PARENT};
+use codetable_fingerprint::{
+    FragmentId, FragmentKind, FragmentTable, Hash128, IdIndex, KeySet, NO_PARENT,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +73,7 @@ pub fn families(
 ) -> Vec<Family> {
     let index = table.id_index();
     let mut families = stars(table, &index, classes, edges, config);
-    families.sort_by_key(|f| index.row(f.members[0]));
+    families.par_sort_by_cached_key(|f| index.row(f.members[0]));
     link_nesting(table, &index, &mut families);
     families
 }
@@ -82,7 +83,7 @@ pub fn families(
 pub struct Previous<'a> {
     /// (group, Type-2 key) of every fragment added or removed since, and of every fragment
     /// of a file analysed again: the classes that may have changed.
-    pub changed_keys: &'a HashSet<(u16, Hash128)>,
+    pub changed_keys: &'a KeySet<(u16, Hash128)>,
     /// The earlier representatives (sorted) and edges between them.
     pub representatives: &'a [FragmentId],
     pub edges: &'a [Edge],
@@ -156,8 +157,16 @@ pub fn families_since(
     // Components now: one with a changed class is clustered again.
     let mut sets = UnionFind::new(n);
     let class_of_id = |id: FragmentId| index.row(id).map(|r| class_of_row[r as usize]);
-    for e in edges {
-        if let (Some(a), Some(b)) = (class_of_id(e.a), class_of_id(e.b)) {
+    // Each edge's two classes (UNTAKEN when an end is not a row).
+    let edge_classes: Vec<(u32, u32)> = edges
+        .par_iter()
+        .map(|e| match (class_of_id(e.a), class_of_id(e.b)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => (UNTAKEN, UNTAKEN),
+        })
+        .collect();
+    for &(a, b) in &edge_classes {
+        if a != UNTAKEN {
             sets.union(a as usize, b as usize);
         }
     }
@@ -170,7 +179,7 @@ pub fn families_since(
     let redo: Vec<bool> = (0..n).map(|c| component_dirty[sets.find(c)]).collect();
     let mut kept: Vec<Family> = previous
         .families
-        .into_iter()
+        .into_par_iter()
         .filter(|f| {
             f.members
                 .iter()
@@ -192,11 +201,12 @@ pub fn families_since(
     }
     let subset_edges: Vec<Edge> = edges
         .iter()
-        .filter(|e| class_of_id(e.a).is_some_and(|c| redo[c as usize]))
-        .copied()
+        .zip(&edge_classes)
+        .filter(|(_, (a, _))| *a != UNTAKEN && redo[*a as usize])
+        .map(|(e, _)| *e)
         .collect();
     kept.extend(stars(table, &index, &subset, &subset_edges, config));
-    kept.sort_by_key(|f| index.row(f.members[0]));
+    kept.par_sort_by_cached_key(|f| index.row(f.members[0]));
     link_nesting(table, &index, &mut kept);
     kept
 }
@@ -634,9 +644,9 @@ mod tests {
             let (table, classes, edges, cold, _) = state(&seeds);
             // Files whose content or name differ: their keys changed on both sides.
             let key = |t: &FragmentTable, r: usize| (t.kinds[r].group, t.renamed[r]);
-            let ids: HashSet<FragmentId> = table.ids.iter().copied().collect();
-            let old_ids: HashSet<FragmentId> = old_table.ids.iter().copied().collect();
-            let mut changed: HashSet<(u16, Hash128)> = HashSet::new();
+            let ids: KeySet<FragmentId> = table.ids.iter().copied().collect();
+            let old_ids: KeySet<FragmentId> = old_table.ids.iter().copied().collect();
+            let mut changed: KeySet<(u16, Hash128)> = KeySet::default();
             changed.extend(
                 (0..table.len())
                     .filter(|&r| !old_ids.contains(&table.ids[r]))

@@ -49,7 +49,7 @@ pub fn candidates(
     let mut pairs: Vec<Candidate> = (0..bands(config))
         .into_par_iter()
         .flat_map_iter(|band| {
-            band_pairs(table, &representatives, config, band, None)
+            band_pairs(table, &representatives, config, band)
                 .into_iter()
                 .map(|(a, b)| {
                     let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
@@ -93,21 +93,51 @@ fn edges_of(
     touched: Option<&[bool]>,
     config: &MatchConfig,
 ) -> (u64, Vec<Edge>) {
-    let histograms = Histograms::of(table, representatives);
-    let (counts, edges): (Vec<u64>, Vec<Vec<Edge>>) = (0..bands(config))
-        .into_par_iter()
-        .map_init(Verifier::default, |verifier, band| {
-            let pairs = band_pairs(table, representatives, config, band, touched);
+    let verify_all = |pairs: &[(u32, u32)], histograms: &Histograms, verifier: &mut Verifier| {
+        pairs
+            .iter()
+            .filter_map(|&pair| verify_pair(table, histograms, verifier, pair, config))
+            .collect::<Vec<Edge>>()
+    };
+    let (count, edges): (u64, Vec<Edge>) = match touched {
+        // All pairs: band by band, so that candidates are never all held at once.
+        None => {
+            let histograms = Histograms::of(table, representatives);
+            let (counts, edges): (Vec<u64>, Vec<Vec<Edge>>) = (0..bands(config))
+                .into_par_iter()
+                .map_init(Verifier::default, |verifier, band| {
+                    let pairs = band_pairs(table, representatives, config, band);
+                    (
+                        pairs.len() as u64,
+                        verify_all(&pairs, &histograms, verifier),
+                    )
+                })
+                .unzip();
+            (counts.iter().sum(), edges.into_iter().flatten().collect())
+        }
+        // The few pairs touching marked rows: histograms of their rows only.
+        Some(marked) => {
+            let buckets = touched_buckets(table, representatives, config, marked);
+            let pairs: Vec<(u32, u32)> = buckets
+                .into_par_iter()
+                .enumerate()
+                .flat_map_iter(|(band, keyed)| bucket_pairs(table, config, band, keyed, touched))
+                .collect();
+            let rows: Vec<u32> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+            let histograms = Histograms::of(table, &rows);
             let edges = pairs
-                .iter()
-                .filter_map(|&pair| verify_pair(table, &histograms, verifier, pair, config))
+                .par_chunks(256)
+                .map_init(Verifier::default, |verifier, chunk| {
+                    verify_all(chunk, &histograms, verifier)
+                })
+                .flatten_iter()
                 .collect();
             (pairs.len() as u64, edges)
-        })
-        .unzip();
-    let mut edges: Vec<Edge> = edges.into_iter().flatten().collect();
+        }
+    };
+    let mut edges = edges;
     edges.par_sort_unstable();
-    (counts.iter().sum(), edges)
+    (count, edges)
 }
 
 fn bands(config: &MatchConfig) -> usize {
@@ -123,50 +153,99 @@ pub fn representatives(table: &FragmentTable, classes: &ExactClasses) -> Vec<u32
         .collect()
 }
 
-/// The candidate pairs (rows, `a < b`) first met in `band`, sorted; with `touched`, only
-/// those with a marked row.
+/// A row's bucket in `band`: its group and the band's bins, hashed to 32 bits.
+fn bucket_of(table: &FragmentTable, r: u32, band: usize, rows: usize) -> u32 {
+    let bins = table.sketches[r as usize].band(band, rows);
+    let seed = (table.kinds[r as usize].group as u64) << 32 | band as u64;
+    let key = bins.iter().fold(seed, |acc, &v| {
+        (acc ^ v as u64)
+            .wrapping_mul(0x9fb2_1c65_1e98_df25)
+            .rotate_left(29)
+    });
+    key as u32 ^ (key >> 32) as u32
+}
+
+/// Per band, the (bucket, length, row) of every representative in a bucket that holds a
+/// marked one: one pass over the sketches for all bands.
+fn touched_buckets(
+    table: &FragmentTable,
+    representatives: &[u32],
+    config: &MatchConfig,
+    touched: &[bool],
+) -> Vec<Vec<(u32, u32, u32)>> {
+    let rows = config.rows_per_band.clamp(1, SKETCH_BINS);
+    let bands = bands(config);
+    let wanted: Vec<codetable_fingerprint::KeySet<u32>> = (0..bands)
+        .map(|band| {
+            representatives
+                .iter()
+                .filter(|&&r| touched[r as usize])
+                .filter(|&&r| table.sketches[r as usize].is_banded(band, rows))
+                .map(|&r| bucket_of(table, r, band, rows))
+                .collect()
+        })
+        .collect();
+    representatives
+        .par_chunks(4096)
+        .map(|chunk| {
+            let mut out: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); bands];
+            for &r in chunk {
+                for (band, wanted) in wanted.iter().enumerate() {
+                    if wanted.is_empty() || !table.sketches[r as usize].is_banded(band, rows) {
+                        continue;
+                    }
+                    let key = bucket_of(table, r, band, rows);
+                    if wanted.contains(&key) {
+                        out[band].push((key, table.spans[r as usize].tokens(), r));
+                    }
+                }
+            }
+            out
+        })
+        .reduce(
+            || vec![Vec::new(); bands],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.extend(y);
+                }
+                a
+            },
+        )
+}
+
+/// The candidate pairs (rows, `a < b`) first met in `band`, sorted.
 fn band_pairs(
     table: &FragmentTable,
     representatives: &[u32],
     config: &MatchConfig,
     band: usize,
+) -> Vec<(u32, u32)> {
+    let rows = config.rows_per_band.clamp(1, SKETCH_BINS);
+    // (bucket key, length, row): a bucket holds one band value of one group.
+    let keyed: Vec<(u32, u32, u32)> = representatives
+        .iter()
+        .filter(|&&r| table.sketches[r as usize].is_banded(band, rows))
+        .map(|&r| {
+            (
+                bucket_of(table, r, band, rows),
+                table.spans[r as usize].tokens(),
+                r,
+            )
+        })
+        .collect();
+    bucket_pairs(table, config, band, keyed, None)
+}
+
+/// The candidate pairs (rows, `a < b`) first met in `band` among `keyed` rows; with
+/// `touched`, only those with a marked row.
+fn bucket_pairs(
+    table: &FragmentTable,
+    config: &MatchConfig,
+    band: usize,
+    mut keyed: Vec<(u32, u32, u32)>,
     touched: Option<&[bool]>,
 ) -> Vec<(u32, u32)> {
     let rows = config.rows_per_band.clamp(1, SKETCH_BINS);
-    let banded = |r: u32| table.sketches[r as usize].is_banded(band, rows);
-    let bucket_of = |r: u32| {
-        let bins = table.sketches[r as usize].band(band, rows);
-        let seed = (table.kinds[r as usize].group as u64) << 32 | band as u64;
-        let key = bins.iter().fold(seed, |acc, &v| {
-            (acc ^ v as u64)
-                .wrapping_mul(0x9fb2_1c65_1e98_df25)
-                .rotate_left(29)
-        });
-        key as u32 ^ (key >> 32) as u32
-    };
-    // With `touched`, only buckets that hold a marked row are scanned.
-    let wanted: Option<std::collections::HashSet<u32>> = touched.map(|touched| {
-        representatives
-            .iter()
-            .filter(|&&r| touched[r as usize] && banded(r))
-            .map(|&r| bucket_of(r))
-            .collect()
-    });
-    if wanted.as_ref().is_some_and(|w| w.is_empty()) {
-        return Vec::new();
-    }
-    // (bucket key, length, row): a bucket holds one band value of one group.
-    let mut keyed: Vec<(u32, u32, u32)> = representatives
-        .iter()
-        .filter(|&&r| banded(r))
-        .filter_map(|&r| {
-            let key = bucket_of(r);
-            match &wanted {
-                Some(wanted) if !wanted.contains(&key) => None,
-                _ => Some((key, table.spans[r as usize].tokens(), r)),
-            }
-        })
-        .collect();
     keyed.sort_unstable();
     let mut out = Vec::new();
     // The low bytes of the bucket's sketches side by side: pairs are scanned from memory in

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use codetable_fingerprint::{
-    FileFingerprint, Fingerprinter, FragmentId, FragmentKind, FragmentTable, Hash128,
+    FileFingerprint, Fingerprinter, FragmentId, FragmentKind, FragmentTable, Hash128, KeySet,
 };
 use codetable_match::{
     CloneType, Edge, Previous, RunConfig, RunFile, exact_classes, families, families_since,
@@ -672,9 +672,9 @@ impl Changes<'_> {
 
     /// (group, Type-2 key) of the fragments added, and of those gone from files analysed
     /// again or removed: the classes an edit can have changed.
-    fn keys(&self, table: &FragmentTable) -> HashSet<(u16, Hash128)> {
+    fn keys(&self, table: &FragmentTable) -> KeySet<(u16, Hash128)> {
         let key = |r: u32| (table.kinds[r as usize].group, table.renamed[r as usize]);
-        let mut keys: HashSet<_> = self
+        let mut keys: KeySet<_> = self
             .parts
             .iter()
             .flat_map(|p| p.rows.clone())
@@ -802,13 +802,15 @@ fn match_tree(
     let table = &*table;
     let classes = exact_classes(table);
     let representatives = representatives(table, &classes);
+    let classified = Instant::now();
     let previous = match previous {
         Some((db, t)) => Some((t, db.edges(t.id)?, db.families(t.id)?)),
         None => None,
     };
+    let loaded = Instant::now();
     let changed_keys = match previous {
         Some(_) => changes.keys(table),
-        None => HashSet::new(),
+        None => KeySet::default(),
     };
     let near_miss = options.matching.near_miss && options.find_families;
     let (candidate_pairs, edges, fragments_matched) = match &previous {
@@ -851,7 +853,9 @@ fn match_tree(
     };
     tracing::debug!(
         statement_runs = ?(runs_found - started),
-        classes_and_edges = ?(edges_found - runs_found),
+        classes = ?(classified - runs_found),
+        load_stored = ?(loaded - classified),
+        edges = ?(edges_found - loaded),
         families = ?edges_found.elapsed(),
         "matching stages"
     );
@@ -916,27 +920,47 @@ fn match_changes(
     for part in parts {
         touched[part.rows.start as usize..part.rows.end as usize].fill(true);
     }
-    let mut clean = Vec::with_capacity(representatives.len());
-    let mut matched = 0;
-    for &r in representatives {
-        let id = table.ids[r as usize];
-        if !touched[r as usize] && previous.representatives.binary_search(&id).is_err() {
-            touched[r as usize] = true;
-        }
-        if touched[r as usize] {
-            matched += 1;
-        } else {
-            clean.push(id);
+    let mut now: Vec<(FragmentId, u32)> = representatives
+        .iter()
+        .map(|&r| (table.ids[r as usize], r))
+        .collect();
+    now.par_sort_unstable();
+    // Representatives that are new mark their row; those that are no longer (or whose file
+    // was parsed again) make their stored edges stale. Both lists are sorted: one merge.
+    let mut stale: KeySet<FragmentId> = KeySet::default();
+    let old = &previous.representatives;
+    let (mut i, mut j) = (0, 0);
+    while i < now.len() || j < old.len() {
+        match (now.get(i), old.get(j)) {
+            (Some(&(id, r)), Some(&o)) if id == o => {
+                if touched[r as usize] {
+                    stale.insert(id);
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(&(id, r)), o) if o.is_none_or(|&o| id < o) => {
+                touched[r as usize] = true;
+                stale.insert(id);
+                i += 1;
+            }
+            (_, Some(&o)) => {
+                stale.insert(o);
+                j += 1;
+            }
+            (_, None) => unreachable!("one list is not done"),
         }
     }
-    clean.sort_unstable();
+    let matched = representatives
+        .iter()
+        .filter(|&&r| touched[r as usize])
+        .count() as u64;
     let (candidates, mut edges) =
         near_edges_touching(table, representatives, &touched, &options.matching);
-    let is_clean = |id: &FragmentId| clean.binary_search(id).is_ok();
-    edges.extend(
+    edges.par_extend(
         old_edges
-            .iter()
-            .filter(|e| is_clean(&e.a) && is_clean(&e.b)),
+            .par_iter()
+            .filter(|e| !stale.contains(&e.a) && !stale.contains(&e.b)),
     );
     edges.par_sort_unstable();
     (candidates, edges, matched)
