@@ -768,7 +768,14 @@ fn killed_writers_leave_a_usable_database() {
             }
         };
         let delay = limit.mul_f64(rng.below(1001) as f64 / 1000.0);
-        let args = analyze_args(&root, Some(&db), &killed, extra);
+        let mut args = analyze_args(&root, Some(&db), &killed, extra);
+        // Every third edit run is an `index` run (stores the files, drops the matching).
+        let what = if trial >= 2 && trial % 3 == 2 {
+            args[0] = "index".into();
+            format!("{what} (index)")
+        } else {
+            what
+        };
         let mut child = spawn(&args);
         std::thread::sleep(delay);
         if child.try_wait().unwrap().is_some() {
