@@ -15,9 +15,7 @@
 
 use codetable_fingerprint::hash::family_id;
 
-use codetable_fingerprint::{
-    FragmentId, FragmentKind, FragmentTable, Hash128, IdIndex, KeySet, NO_PARENT,
-};
+use codetable_fingerprint::{FragmentId, FragmentTable, Hash128, IdIndex, KeySet, NO_PARENT};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -81,8 +79,9 @@ pub fn families(
 /// What the families of an earlier run of the same tree tell about this one.
 #[derive(Debug)]
 pub struct Previous<'a> {
-    /// (group, Type-2 key) of every fragment added or removed since, and of every fragment
-    /// of a file analysed again: the classes that may have changed.
+    /// (group, Type-2 key) of every fragment (statement runs included) added or removed
+    /// since, and of every fragment of a file analysed again: the classes that may have
+    /// changed.
     pub changed_keys: &'a KeySet<(u16, Hash128)>,
     /// The earlier representatives (sorted) and edges between them.
     pub representatives: &'a [FragmentId],
@@ -95,9 +94,9 @@ pub struct Previous<'a> {
 /// best-match pass only follow edges, so the families of a connected component of classes
 /// (over edges) depend on that component alone. A component none of whose classes
 /// changed (nor any class of the earlier component it was) keeps its earlier families; the
-/// others are clustered again; nesting is linked again for all. Statement-run classes are
-/// always clustered again (they are found afresh each run). The result is what
-/// [`families`] gives.
+/// others are clustered again; nesting is linked again for all. The result is what
+/// [`families`] gives, provided `changed_keys` holds the key of every fragment (statement
+/// runs included) that is new, gone, or in a file analysed again.
 pub fn families_since(
     table: &FragmentTable,
     classes: &ExactClasses,
@@ -122,11 +121,7 @@ pub fn families_since(
             .expect("class members are rows")
     };
     let mut dirty: Vec<bool> = (0..n)
-        .map(|c| {
-            let r = first_row(c);
-            table.kinds[r as usize].is(FragmentKind::STATEMENT_RUN)
-                || previous.changed_keys.contains(&key_of_row(r))
-        })
+        .map(|c| previous.changed_keys.contains(&key_of_row(first_row(c))))
         .collect();
     // An earlier component with a changed class: all of its classes are clustered again.
     let old = &previous.representatives;

@@ -15,6 +15,7 @@
 //! ```
 
 mod analyze;
+mod matching;
 mod query;
 mod source;
 mod walk;

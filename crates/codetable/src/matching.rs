@@ -1,0 +1,385 @@
+//! The matching stage of a run: statement runs, exact classes, near-miss edges and
+//! families, done again only where the files changed since the database's last run of the
+//! tree, or read from the database when nothing changed. Whatever the path, the families
+//! are those of a cold run (see ARCHITECTURE.md, "An incremental run is a cold run").
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use codetable_fingerprint::{FragmentId, FragmentTable, Hash128, KeySet};
+use codetable_match::{
+    CloneType, Edge, Family, Previous, RunConfig, RunFile, exact_classes, families, families_since,
+    near_edges, near_edges_touching, representatives, statement_runs,
+};
+use codetable_store::{
+    Database, FilePart, MatchState, Matching, Segment, StoredFamily, StoredFile, TreeState,
+};
+use rayon::prelude::*;
+
+use crate::{AnalyzeError, AnalyzeOptions};
+
+/// What changed since the database's last run of the tree.
+pub(crate) struct Changes<'a> {
+    /// The files analysed now, as rows of the table, and their file numbers.
+    pub(crate) parts: &'a [FilePart],
+    pub(crate) parsed_files: &'a [u32],
+    pub(crate) stored_files: &'a [StoredFile],
+    /// Paths whose stored records were reused as they were.
+    pub(crate) reused_analyzed: &'a HashSet<Vec<u8>>,
+    pub(crate) segments: &'a HashMap<i64, Arc<Segment>>,
+}
+
+impl Changes<'_> {
+    /// Whether the table holds exactly the fragments the database last matched.
+    pub(crate) fn none(&self) -> bool {
+        self.parts.is_empty()
+            && self
+                .stored_files
+                .iter()
+                .all(|f| f.segment.is_none() || self.reused_analyzed.contains(&f.path))
+    }
+
+    /// (group, Type-2 key) of the fragments added, and of those gone from files analysed
+    /// again or removed: the classes an edit can have changed.
+    fn keys(&self, table: &FragmentTable) -> KeySet<(u16, Hash128)> {
+        let key = |r: u32| (table.kinds[r as usize].group, table.renamed[r as usize]);
+        let mut keys: KeySet<_> = self
+            .parts
+            .iter()
+            .flat_map(|p| p.rows.clone())
+            .map(key)
+            .collect();
+        for file in self.stored_files {
+            let (Some(segment), Some(slot)) = (file.segment, file.slot) else {
+                continue;
+            };
+            if self.reused_analyzed.contains(&file.path) {
+                continue;
+            }
+            let columns = self.segments[&segment].columns();
+            if let Some(entry) = columns.files.get(slot as usize) {
+                keys.extend(
+                    entry
+                        .rows()
+                        .map(|r| (columns.kinds[r as usize].group, columns.renamed[r as usize])),
+                );
+            }
+        }
+        keys
+    }
+}
+
+/// The counts of a matching, for the report.
+pub(crate) struct MatchedCounts {
+    pub(crate) statement_runs: u64,
+    pub(crate) exact_classes: u64,
+    pub(crate) verified_pairs: u64,
+    pub(crate) candidate_pairs: u64,
+}
+
+/// The outcome of matching, and what the database keeps of it.
+pub(crate) struct Matched {
+    pub(crate) families: Vec<Family>,
+    pub(crate) statement_runs: u64,
+    pub(crate) exact_classes: u64,
+    pub(crate) verified_pairs: u64,
+    pub(crate) candidate_pairs: u64,
+    pub(crate) fragments_matched: u64,
+    pub(crate) state: Matching,
+}
+
+/// The stored matching of a tree whose fragments are exactly those last matched: its
+/// statement-run rows join the table and its families are the answer (`None` if they do
+/// not fit the table, which then is matched again).
+pub(crate) fn stored_matching(
+    table: &mut FragmentTable,
+    db: &Database,
+    previous: &TreeState,
+) -> Result<Option<Matched>, AnalyzeError> {
+    let (Some(runs), Some(exact_classes)) = (&previous.statement_runs, previous.exact_classes)
+    else {
+        return Ok(None);
+    };
+    let file_rows = table.len();
+    for record in runs {
+        table.push_record(record);
+    }
+    let index = table.id_index();
+    let stored = db.families(previous.id)?;
+    let mut families: Vec<(u32, StoredFamily)> = Vec::with_capacity(stored.len());
+    for family in stored {
+        match family.members.first().and_then(|&m| index.row(m)) {
+            Some(row) if family.members.iter().all(|&m| index.row(m).is_some()) => {
+                families.push((row, family))
+            }
+            _ => {
+                table.truncate(file_rows);
+                return Ok(None);
+            }
+        }
+    }
+    families.sort_unstable_by_key(|f| f.0);
+    let position: HashMap<u64, u32> = families
+        .iter()
+        .enumerate()
+        .map(|(k, (_, f))| (f.id, k as u32))
+        .collect();
+    let families: Vec<Family> = families
+        .into_iter()
+        .filter_map(|(_, f)| {
+            let within = f.within.and_then(|w| position.get(&w).copied());
+            let subsumed = f.subsumed;
+            family_of(f).map(|family| Family {
+                within,
+                subsumed,
+                ..family
+            })
+        })
+        .collect();
+    Ok(Some(Matched {
+        families,
+        statement_runs: runs.len() as u64,
+        exact_classes,
+        verified_pairs: db.edge_count(previous.id)?,
+        candidate_pairs: 0,
+        fragments_matched: 0,
+        state: Matching::Unchanged,
+    }))
+}
+
+/// Statement runs, exact classes, near-miss edges and families; with the database's
+/// last matching of the tree, only what changed is matched again.
+pub(crate) fn match_tree(
+    table: &mut FragmentTable,
+    run_files: &[RunFile],
+    options: &AnalyzeOptions,
+    previous: Option<(&Database, &TreeState)>,
+    changes: &Changes,
+) -> Result<Matched, AnalyzeError> {
+    let started = Instant::now();
+    let file_rows = table.len();
+    let runs = if options.statement_runs && options.find_families {
+        let config = RunConfig {
+            min_tokens: options.fingerprint.min_tokens,
+            min_lines: options.fingerprint.min_lines,
+        };
+        statement_runs(table, run_files, &config)
+    } else {
+        0
+    };
+    let runs_found = Instant::now();
+    let table = &*table;
+    let classes = exact_classes(table);
+    let representatives = representatives(table, &classes);
+    let classified = Instant::now();
+    let previous = match previous {
+        Some((db, t)) => Some((t, db.edges(t.id)?, db.families(t.id)?)),
+        None => None,
+    };
+    let loaded = Instant::now();
+    let changed_keys = match &previous {
+        Some((previous, ..)) => {
+            let mut keys = changes.keys(table);
+            // Statement runs are found afresh: those that are new, gone, or in a file
+            // analysed now change their classes too.
+            let parsed: KeySet<u32> = changes.parsed_files.iter().copied().collect();
+            let now: KeySet<FragmentId> = (file_rows..table.len()).map(|r| table.ids[r]).collect();
+            let before = previous.statement_runs.as_deref().unwrap_or_default();
+            let was: KeySet<FragmentId> = before.iter().map(|r| r.id).collect();
+            keys.extend(
+                (file_rows..table.len())
+                    .filter(|&r| {
+                        !was.contains(&table.ids[r]) || parsed.contains(&table.spans[r].file)
+                    })
+                    .map(|r| (table.kinds[r].group, table.renamed[r])),
+            );
+            keys.extend(
+                before
+                    .iter()
+                    .filter(|r| !now.contains(&r.id))
+                    .map(|r| (r.kind.group, r.renamed)),
+            );
+            keys
+        }
+        None => KeySet::default(),
+    };
+    let near_miss = options.matching.near_miss && options.find_families;
+    let (candidate_pairs, edges, fragments_matched) = match &previous {
+        _ if !near_miss => (0, Vec::new(), 0),
+        Some((previous, old_edges, _)) => match_changes(
+            table,
+            &representatives,
+            changes.parts,
+            previous,
+            old_edges,
+            options,
+        ),
+        None => {
+            let (candidates, edges) = near_edges(table, &classes, &options.matching);
+            (candidates, edges, representatives.len() as u64)
+        }
+    };
+    let edges_found = Instant::now();
+    let (families, old_edges) = match previous {
+        _ if !options.find_families => (Vec::new(), Vec::new()),
+        Some((previous, old_edges, stored)) => {
+            let families = families_since(
+                table,
+                &classes,
+                &edges,
+                &options.matching,
+                Previous {
+                    changed_keys: &changed_keys,
+                    representatives: &previous.representatives,
+                    edges: &old_edges,
+                    families: stored.into_iter().filter_map(family_of).collect(),
+                },
+            );
+            (families, old_edges)
+        }
+        None => (
+            families(table, &classes, &edges, &options.matching),
+            Vec::new(),
+        ),
+    };
+    tracing::debug!(
+        statement_runs = ?(runs_found - started),
+        classes = ?(classified - runs_found),
+        load_stored = ?(loaded - classified),
+        edges = ?(edges_found - loaded),
+        families = ?edges_found.elapsed(),
+        "matching stages"
+    );
+    let state = if options.find_families {
+        let mut representative_ids: Vec<FragmentId> = representatives
+            .iter()
+            .map(|&r| table.ids[r as usize])
+            .collect();
+        representative_ids.sort_unstable();
+        let stored_families = families
+            .iter()
+            .map(|f| StoredFamily {
+                id: f.id,
+                clone_type: clone_type_name(f.clone_type).into(),
+                representative: f.representative,
+                similarity_min: f.similarity_min,
+                similarity_max: f.similarity_max,
+                containment_min: f.containment_min,
+                within: f.within.map(|w| families[w as usize].id),
+                subsumed: f.subsumed,
+                members: f.members.clone(),
+            })
+            .collect();
+        Matching::Replaced(MatchState {
+            settings: options.match_settings(),
+            representatives: representative_ids,
+            exact_classes: classes.len() as u64,
+            statement_runs: (file_rows..table.len())
+                .map(|r| table.row_record(r as u32))
+                .collect(),
+            old_edges,
+            edges: edges.clone(),
+            families: stored_families,
+        })
+    } else {
+        Matching::Cleared
+    };
+    Ok(Matched {
+        families,
+        statement_runs: runs as u64,
+        exact_classes: classes.len() as u64,
+        verified_pairs: edges.len() as u64,
+        candidate_pairs,
+        fragments_matched,
+        state,
+    })
+}
+
+/// Incremental near-miss matching: the representatives that are new, or whose file was
+/// analysed now, are matched against all; the edges of the last run between the others
+/// are kept (candidates depend on the pair alone, so this is what a cold run gives).
+/// Returns the candidates examined, the edges (sorted) and the representatives matched.
+fn match_changes(
+    table: &FragmentTable,
+    representatives: &[u32],
+    parts: &[FilePart],
+    previous: &TreeState,
+    old_edges: &[Edge],
+    options: &AnalyzeOptions,
+) -> (u64, Vec<Edge>, u64) {
+    let mut touched = vec![false; table.len()];
+    for part in parts {
+        touched[part.rows.start as usize..part.rows.end as usize].fill(true);
+    }
+    let mut now: Vec<(FragmentId, u32)> = representatives
+        .iter()
+        .map(|&r| (table.ids[r as usize], r))
+        .collect();
+    now.par_sort_unstable();
+    // Representatives that are new mark their row; those that are no longer (or whose file
+    // was parsed again) make their stored edges stale. Both lists are sorted: one merge.
+    let mut stale: KeySet<FragmentId> = KeySet::default();
+    let old = &previous.representatives;
+    let (mut i, mut j) = (0, 0);
+    while i < now.len() || j < old.len() {
+        match (now.get(i), old.get(j)) {
+            (Some(&(id, r)), Some(&o)) if id == o => {
+                if touched[r as usize] {
+                    stale.insert(id);
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(&(id, r)), o) if o.is_none_or(|&o| id < o) => {
+                touched[r as usize] = true;
+                stale.insert(id);
+                i += 1;
+            }
+            (_, Some(&o)) => {
+                stale.insert(o);
+                j += 1;
+            }
+            (_, None) => unreachable!("one list is not done"),
+        }
+    }
+    let matched = representatives
+        .iter()
+        .filter(|&&r| touched[r as usize])
+        .count() as u64;
+    let (candidates, mut edges) =
+        near_edges_touching(table, representatives, &touched, &options.matching);
+    edges.par_extend(
+        old_edges
+            .par_iter()
+            .filter(|e| !stale.contains(&e.a) && !stale.contains(&e.b)),
+    );
+    edges.par_sort_unstable();
+    (candidates, edges, matched)
+}
+
+/// A stored family as the matcher made it (nesting aside, which is linked again).
+fn family_of(stored: StoredFamily) -> Option<Family> {
+    let clone_type = [CloneType::Type1, CloneType::Type2, CloneType::Type3]
+        .into_iter()
+        .find(|&t| clone_type_name(t) == stored.clone_type)?;
+    Some(Family {
+        id: stored.id,
+        members: stored.members,
+        representative: stored.representative,
+        clone_type,
+        similarity_min: stored.similarity_min,
+        similarity_max: stored.similarity_max,
+        containment_min: stored.containment_min,
+        within: None,
+        subsumed: false,
+    })
+}
+
+pub(crate) fn clone_type_name(clone_type: CloneType) -> &'static str {
+    match clone_type {
+        CloneType::Type1 => "T1",
+        CloneType::Type2 => "T2",
+        CloneType::Type3 => "T3",
+    }
+}
