@@ -39,6 +39,8 @@ struct Analyzed {
     fingerprint: FileFingerprint,
     /// The file as read, when a database tracks it.
     seen: Option<Seen>,
+    /// Where the database held the file's records before (segment, slot).
+    previous: Option<(i64, u32)>,
 }
 
 /// A file's size, modification time and content hash when this run read it.
@@ -123,6 +125,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         kept: HashSet::new(),
         reused_analyzed: HashSet::new(),
         parsed_files: Vec::new(),
+        parsed_previous: Vec::new(),
         reused: 0,
     };
     let mut pending: Vec<Outcome> = Vec::new();
@@ -155,6 +158,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         reused,
         reused_analyzed,
         parsed_files,
+        parsed_previous,
         ..
     } = joined;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -171,6 +175,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let changes = Changes {
         parts: &parts,
         parsed_files: &parsed_files,
+        parsed_previous: &parsed_previous,
         stored_files: &stored_files,
         reused_analyzed: &reused_analyzed,
         segments: &segments,
@@ -449,8 +454,10 @@ struct Joined<'a> {
     kept: HashSet<Vec<u8>>,
     /// Paths whose records came from the database as they were.
     reused_analyzed: HashSet<Vec<u8>>,
-    /// File numbers of the files analysed now (one per part).
+    /// File numbers of the files analysed now (one per part), and where their records were
+    /// before.
     parsed_files: Vec<u32>,
+    parsed_previous: Vec<Option<(i64, u32)>>,
     reused: u64,
 }
 
@@ -503,6 +510,7 @@ impl Joined<'_> {
         });
         if let Some(seen) = file.seen {
             self.parsed_files.push(f);
+            self.parsed_previous.push(file.previous);
             self.parts.push(FilePart {
                 rows,
                 symbols: symbols_at..self.table.symbols.len() as u32,
@@ -600,6 +608,7 @@ impl Joined<'_> {
             fragments: s.fragments,
             fingerprint: FileFingerprint::default(),
             seen: None,
+            previous: None,
         });
         Ok(())
     }
@@ -794,6 +803,7 @@ impl FileWorker {
             fragments: fingerprint.fragments.len() as u32,
             fingerprint,
             seen,
+            previous: stored.and_then(|s| Some((s.segment?, s.slot?))),
         }))
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct Changes<'a> {
     /// The files analysed now, as rows of the table, and their file numbers.
     pub(crate) parts: &'a [FilePart],
     pub(crate) parsed_files: &'a [u32],
+    /// Where each of those files' records were before (segment, slot), if anywhere.
+    pub(crate) parsed_previous: &'a [Option<(i64, u32)>],
     pub(crate) stored_files: &'a [StoredFile],
     /// Paths whose stored records were reused as they were.
     pub(crate) reused_analyzed: &'a HashSet<Vec<u8>>,
@@ -40,21 +42,65 @@ impl Changes<'_> {
                 .all(|f| f.segment.is_none() || self.reused_analyzed.contains(&f.path))
     }
 
-    /// (group, Type-2 key) of the fragments added, and of those gone from files analysed
-    /// again or removed: the classes an edit can have changed.
-    fn keys(&self, table: &FragmentTable) -> KeySet<(u16, Hash128)> {
-        let key = |r: u32| (table.kinds[r as usize].group, table.renamed[r as usize]);
-        let mut keys: KeySet<_> = self
-            .parts
-            .iter()
-            .flat_map(|p| p.rows.clone())
-            .map(key)
-            .collect();
+    /// The fragments an edit touched, by row (those of files analysed now that are new or
+    /// moved: same content id but another place counts as moved), and the (group, Type-2
+    /// key) of every fragment added, moved or gone: the classes an edit can have changed.
+    /// A fragment of an edited file with the same id, place and kind as before is not
+    /// touched: its pairs with other untouched fragments are what they were.
+    fn diff(&self, table: &FragmentTable) -> (Vec<bool>, KeySet<(u16, Hash128)>) {
+        let mut touched = vec![false; table.len()];
+        let mut keys: KeySet<(u16, Hash128)> = KeySet::default();
+        let mut diffed: HashSet<(i64, u32)> = HashSet::new();
+        let place = |s: &codetable_fingerprint::Span| {
+            (
+                s.first_token,
+                s.end_token,
+                s.start_byte,
+                s.end_byte,
+                s.start_line,
+                s.end_line,
+            )
+        };
+        for (part, previous) in self.parts.iter().zip(self.parsed_previous) {
+            let old = previous.and_then(|(segment, slot)| {
+                let columns = self.segments.get(&segment)?.columns();
+                let entry = *columns.files.get(slot as usize)?;
+                diffed.insert((segment, slot));
+                Some((columns, entry))
+            });
+            let mut before: KeySet<_> = KeySet::default();
+            if let Some((columns, entry)) = &old {
+                before.extend(entry.rows().map(|r| {
+                    let r = r as usize;
+                    (columns.ids[r], place(&columns.spans[r]), columns.kinds[r])
+                }));
+            }
+            let mut now: KeySet<_> = KeySet::default();
+            for r in part.rows.clone() {
+                let r = r as usize;
+                let this = (table.ids[r], place(&table.spans[r]), table.kinds[r]);
+                if !before.contains(&this) {
+                    touched[r] = true;
+                    keys.insert((table.kinds[r].group, table.renamed[r]));
+                }
+                now.insert(this);
+            }
+            if let Some((columns, entry)) = &old {
+                for r in entry.rows() {
+                    let r = r as usize;
+                    if !now.contains(&(columns.ids[r], place(&columns.spans[r]), columns.kinds[r]))
+                    {
+                        keys.insert((columns.kinds[r].group, columns.renamed[r]));
+                    }
+                }
+            }
+        }
+        // Files removed, or no longer analysed: all their fragments are gone.
         for file in self.stored_files {
             let (Some(segment), Some(slot)) = (file.segment, file.slot) else {
                 continue;
             };
-            if self.reused_analyzed.contains(&file.path) {
+            if self.reused_analyzed.contains(&file.path) || diffed.contains(&(segment, slot)) {
                 continue;
             }
             let columns = self.segments[&segment].columns();
@@ -66,7 +112,7 @@ impl Changes<'_> {
                 );
             }
         }
-        keys
+        (touched, keys)
     }
 }
 
@@ -178,9 +224,9 @@ pub(crate) fn match_tree(
         None => None,
     };
     let loaded = Instant::now();
-    let changed_keys = match &previous {
+    let (touched, changed_keys) = match &previous {
         Some((previous, ..)) => {
-            let mut keys = changes.keys(table);
+            let (touched, mut keys) = changes.diff(table);
             // Statement runs are found afresh: those that are new, gone, or in a file
             // analysed now change their classes too.
             let parsed: KeySet<u32> = changes.parsed_files.iter().copied().collect();
@@ -200,9 +246,9 @@ pub(crate) fn match_tree(
                     .filter(|r| !now.contains(&r.id))
                     .map(|r| (r.kind.group, r.renamed)),
             );
-            keys
+            (touched, keys)
         }
-        None => KeySet::default(),
+        None => (Vec::new(), KeySet::default()),
     };
     let near_miss = options.matching.near_miss && options.find_families;
     let (candidate_pairs, edges, fragments_matched) = match &previous {
@@ -210,7 +256,7 @@ pub(crate) fn match_tree(
         Some((previous, old_edges, _)) => match_changes(
             table,
             &representatives,
-            changes.parts,
+            touched,
             previous,
             old_edges,
             options,
@@ -303,15 +349,11 @@ pub(crate) fn match_tree(
 fn match_changes(
     table: &FragmentTable,
     representatives: &[u32],
-    parts: &[FilePart],
+    mut touched: Vec<bool>,
     previous: &TreeState,
     old_edges: &[Edge],
     options: &AnalyzeOptions,
 ) -> (u64, Vec<Edge>, u64) {
-    let mut touched = vec![false; table.len()];
-    for part in parts {
-        touched[part.rows.start as usize..part.rows.end as usize].fill(true);
-    }
     let mut now: Vec<(FragmentId, u32)> = representatives
         .iter()
         .map(|&r| (table.ids[r as usize], r))
