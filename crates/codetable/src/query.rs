@@ -354,11 +354,32 @@ pub fn query(input: &QueryInput, options: &QueryOptions) -> Result<QueryReport, 
         fragments_queried: table.len() as u64,
         ..QueryReport::default()
     };
+    // A nested fragment whose every place lies inside a place of an enclosing fragment
+    // says nothing new: only fragments that occur somewhere of their own are listed.
+    let mut listed: HashMap<u32, Vec<QueryMatch>> = HashMap::new();
+    let inside = |m: &QueryMatch, outer: &QueryMatch| {
+        m.tree == outer.tree
+            && m.path == outer.path
+            && outer.start_byte <= m.start_byte
+            && m.end_byte <= outer.end_byte
+    };
     for q in 0..table.len() as u32 {
         let matches = index.matches(&table, q, options.min_similarity, options.top);
         if matches.is_empty() {
             continue;
         }
+        let mut ancestor = table.parents[q as usize];
+        let mut redundant = false;
+        while ancestor != codetable_fingerprint::NO_PARENT && !redundant {
+            if let Some(outer) = listed.get(&ancestor) {
+                redundant = matches.iter().all(|m| outer.iter().any(|o| inside(m, o)));
+            }
+            ancestor = table.parents[ancestor as usize];
+        }
+        if redundant {
+            continue;
+        }
+        listed.insert(q, matches.clone());
         let span = table.spans[q as usize];
         report.fragments.push(QueryFragment {
             path: paths[span.file as usize].clone(),
