@@ -1167,6 +1167,14 @@ impl Database {
             }
         }
         for (tree, name, _) in self.trees()? {
+            // Every id the tree's matching may name: its files' rows and its statement runs.
+            let mut known: std::collections::HashSet<u64> = self
+                .tree(&name)?
+                .and_then(|t| t.statement_runs)
+                .unwrap_or_default()
+                .iter()
+                .map(|r| r.id.0)
+                .collect();
             for file in self.files(tree)? {
                 let path = String::from_utf8_lossy(&file.path).into_owned();
                 let (Some(segment), Some(slot)) = (file.segment, file.slot) else {
@@ -1195,6 +1203,27 @@ impl Database {
                         "{name}: {path}: its fragments in index.sqlite are not its segment's rows"
                     ));
                 }
+                known.extend(rows.iter().map(|id| id.0));
+            }
+            let dangling_edges = self
+                .edges(tree)?
+                .iter()
+                .filter(|e| !known.contains(&e.a.0) || !known.contains(&e.b.0))
+                .count();
+            if dangling_edges > 0 {
+                problems.push(format!(
+                    "{name}: {dangling_edges} edges name fragments the tree does not hold"
+                ));
+            }
+            let dangling_families = self
+                .families(tree)?
+                .iter()
+                .filter(|f| f.members.iter().any(|m| !known.contains(&m.0)))
+                .count();
+            if dangling_families > 0 {
+                problems.push(format!(
+                    "{name}: {dangling_families} families name fragments the tree does not hold"
+                ));
             }
         }
         Ok(problems)
