@@ -341,6 +341,8 @@ fn run_db(command: DbCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DbCommand::Compact { db } => {
+            // Compacting names an existing database; it never creates one.
+            drop(Database::open_reader(&db, wait)?);
             let mut database = Database::open_writer(&db, wait)?;
             let merged = database.compact_segments(true)?;
             println!("merged {merged} segment(s)");

@@ -1148,3 +1148,53 @@ fn a_second_writer_waits_or_fails_clearly() {
     );
     assert_db_sound(&db, "after two writers");
 }
+
+// ---------------------------------------------------------------------------------------
+// 5. Settings that change between runs: what was stored under others is not reused, and
+//    what the database held under them does not come back later.
+
+#[test]
+fn settings_changes_keep_database_runs_equal_to_cold_runs() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (root, db) = (scratch.path().join("tree"), scratch.path().join("db"));
+    real_tree(&root);
+    let (a, b) = (scratch.path().join("a.json"), scratch.path().join("b.json"));
+    let same = |extra: &[&str], context: &str| {
+        analyze_ok(&root, Some(&db), &a, extra);
+        analyze_ok(&root, None, &b, extra);
+        assert_same_report(&a, &b, context);
+    };
+    same(&[], "a cold run");
+    // Files over a smaller size cap must not come back from the database on the next run.
+    same(&["--max-file-size", "20000"], "a smaller --max-file-size");
+    same(&["--max-file-size", "20000"], "the same again");
+    same(&[], "back to the defaults");
+    same(&["--lang", "c"], "--lang c");
+    same(&["--lang", "c"], "--lang c again");
+    // Edges stored under another similarity must not come back after an edit.
+    same(&["--min-similarity", "0.9"], "--min-similarity 0.9");
+    let edited = root.join(
+        files(&root)
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|e| e == "rs"))
+            .unwrap(),
+    );
+    let mut text = std::fs::read(&edited).unwrap();
+    text.extend_from_slice(b"\nfn added_by_the_test(a: u32, b: u32) -> u32 {\n    let c = a * b;\n    if c > 10 {\n        return c - a;\n    }\n    c + b\n}\n");
+    std::fs::write(&edited, text).unwrap();
+    same(
+        &["--min-similarity", "0.9"],
+        "--min-similarity 0.9 after an edit",
+    );
+    same(&[], "the defaults after the edit");
+    // `index` drops the stored matching; the next analyze matches afresh.
+    let out = ct(&[
+        "index".into(),
+        root.clone().into(),
+        "--db".into(),
+        db.clone().into(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    same(&[], "after an index run");
+    assert_db_sound(&db, "after the settings changes");
+}

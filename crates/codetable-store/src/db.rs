@@ -259,8 +259,9 @@ pub struct MatchState {
     pub exact_classes: u64,
     /// The rows the run added after the files' own (copied statement runs).
     pub statement_runs: Vec<RowRecord>,
-    /// Edges before this run and now, both sorted: only the difference is written.
-    pub old_edges: Vec<Edge>,
+    /// The stored edges before this run, sorted, when the run read them (only the
+    /// difference is then written); `None` replaces them all.
+    pub old_edges: Option<Vec<Edge>>,
     pub edges: Vec<Edge>,
     pub families: Vec<StoredFamily>,
 }
@@ -304,7 +305,8 @@ impl Database {
         }
         let lock = lock(dir, true, wait)?;
         if rebuild {
-            for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            // The journal first: an old WAL beside a new database would be replayed into it.
+            for name in ["index.sqlite-wal", "index.sqlite-shm", "index.sqlite"] {
                 match std::fs::remove_file(dir.join(name)) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
                     _ => {}
@@ -355,14 +357,6 @@ impl Database {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
-
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |e| StoreError::sqlite(&self.dir.join("index.sqlite"), e)
     }
@@ -401,7 +395,13 @@ impl Database {
                         root: r.get(1)?,
                         fingerprint_settings: r.get(2)?,
                         match_settings: r.get(3)?,
-                        representatives: blob.map(|b| ids_of(&b)).unwrap_or_default(),
+                        representatives: blob
+                            .map(|b| {
+                                let mut ids = ids_of(&b);
+                                ids.sort_unstable();
+                                ids
+                            })
+                            .unwrap_or_default(),
                         exact_classes: r.get::<_, Option<i64>>(5)?.map(|n| n as u64),
                         statement_runs: runs.and_then(|b| {
                             (b.len() % size_of::<RowRecord>() == 0).then(|| {
@@ -654,6 +654,10 @@ impl Database {
                         |r| r.get(0),
                     )
                     .map_err(sql)?;
+                if update.part.is_none() && f.status != "analyzed" {
+                    // No longer analysed: its fragments are gone.
+                    clear.execute([id]).map_err(sql)?;
+                }
                 if let (Some(part), Some(table)) = (update.part, commit.table) {
                     clear.execute([id]).map_err(sql)?;
                     let rows = commit.parts[part].rows.clone();
@@ -692,7 +696,13 @@ impl Database {
                     ],
                 )
                 .map_err(sql)?;
-                write_edges(&tx, tree, &state.old_edges, &state.edges).map_err(sql)?;
+                match &state.old_edges {
+                    Some(old) => write_edges(&tx, tree, old, &state.edges),
+                    None => tx
+                        .execute("DELETE FROM edges WHERE tree = ?1", [tree])
+                        .and_then(|_| write_edges(&tx, tree, &[], &state.edges)),
+                }
+                .map_err(sql)?;
                 write_families(&tx, tree, &state.families).map_err(sql)?;
             }
             Matching::Unchanged => {}
@@ -740,8 +750,12 @@ impl Database {
             self.segments.remove(&id);
             let _ = std::fs::remove_file(self.dir.join("segments").join(name));
         }
-        if self.segments()?.len() > MAX_SEGMENTS {
-            self.compact()?;
+        // The run is committed: merging segments is housekeeping, and a failure leaves them
+        // for the next writer.
+        if self.segments()?.len() > MAX_SEGMENTS
+            && let Err(e) = self.compact()
+        {
+            tracing::warn!("segments were not merged: {e}");
         }
         Ok(())
     }
@@ -844,35 +858,39 @@ fn write_edges(
 ) -> rusqlite::Result<()> {
     let mut delete =
         tx.prepare_cached("DELETE FROM edges WHERE tree = ?1 AND a = ?2 AND b = ?3")?;
-    let mut insert = tx.prepare_cached(
+    let mut upsert = tx.prepare_cached(
         "INSERT OR REPLACE INTO edges(tree, a, b, lcs, similarity) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    // Both lists are sorted by pair (then measures; a pair occurs once in each).
     let (mut i, mut j) = (0, 0);
     while i < old.len() || j < new.len() {
         let order = match (old.get(i), new.get(j)) {
-            (Some(o), Some(n)) => o.cmp(n),
+            (Some(o), Some(n)) => (o.a, o.b).cmp(&(n.a, n.b)),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
         match order {
-            std::cmp::Ordering::Equal => {
-                i += 1;
-                j += 1;
-            }
             std::cmp::Ordering::Less => {
                 let o = &old[i];
                 delete.execute(params![tree, o.a.0 as i64, o.b.0 as i64])?;
                 i += 1;
             }
-            std::cmp::Ordering::Greater => {
+            std::cmp::Ordering::Equal if old[i] == new[j] => {
+                i += 1;
+                j += 1;
+            }
+            _ => {
                 let n = &new[j];
-                insert.execute(params![
+                upsert.execute(params![
                     tree,
                     n.a.0 as i64,
                     n.b.0 as i64,
                     n.lcs,
                     n.similarity
                 ])?;
+                if order == std::cmp::Ordering::Equal {
+                    i += 1;
+                }
                 j += 1;
             }
         }
@@ -990,7 +1008,10 @@ fn lock(dir: &Path, exclusive: bool, wait: Duration) -> Result<File, StoreError>
                 return Err(StoreError::Busy {
                     path: dir.to_path_buf(),
                     waited: wait,
-                    holder: holder.trim().to_string(),
+                    holder: match holder.trim() {
+                        "" => "unknown".into(),
+                        holder => holder.to_string(),
+                    },
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
@@ -1051,10 +1072,12 @@ fn open_sqlite(dir: &Path, writer: bool) -> Result<Connection, StoreError> {
             .map_err(sql)?;
         migrate(&mut conn, version).map_err(sql)?;
     } else if version < SCHEMA_VERSION {
-        return Err(StoreError::Schema {
+        return Err(StoreError::NotADatabase {
             path,
-            found: version,
-            expected: SCHEMA_VERSION,
+            why: format!(
+                "schema version {version} is older than this codetable's {SCHEMA_VERSION}; \
+                 any `codetable analyze` or `index` with this database upgrades it"
+            ),
         });
     }
     Ok(conn)

@@ -94,7 +94,7 @@ impl StoreError {
                 StoreError::Busy {
                     path: path.to_path_buf(),
                     waited: Duration::from_secs(5),
-                    holder: source.to_string(),
+                    holder: format!("unknown; SQLite says: {source}"),
                 }
             }
             cause => StoreError::Sqlite {

@@ -474,7 +474,8 @@ impl Segment {
         let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
         let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
         let version = u32_at(8);
-        if version != FORMAT_VERSION {
+        // A damaged header is corruption; an intact one of another version is a version.
+        if version != FORMAT_VERSION && xxh3_64(&bytes[..48]) == u64_at(48) {
             return Err(StoreError::Version {
                 path: self.path.clone(),
                 found: version,
@@ -597,12 +598,14 @@ impl Segment {
             }
             for r in f.rows() {
                 let r = r as usize;
-                let s = c.streams[r];
-                let p = c.parents[r];
+                let (s, p, span) = (c.streams[r], c.parents[r], c.spans[r]);
                 let in_file = s.offset >= f.first_symbol
                     && (s.offset as u64 + s.len as u64) <= f.symbols().end as u64;
-                if c.spans[r].file != slot as u32
+                if span.file != slot as u32
                     || !in_file
+                    || span.first_token > span.end_token
+                    || span.end_token > f.symbols
+                    || s.len != span.tokens()
                     || (p != NO_PARENT && (p < f.first_row || p as usize >= r))
                 {
                     return Err(self.corrupt(format!("row {r} points outside its file")));
@@ -611,7 +614,11 @@ impl Segment {
             if c.statements[f.statements().start as usize..]
                 .iter()
                 .take(f.statements as usize)
-                .any(|s| s.span.file != slot as u32)
+                .any(|s| {
+                    s.span.file != slot as u32
+                        || s.span.first_token > s.span.end_token
+                        || s.span.end_token > f.symbols
+                })
             {
                 return Err(self.corrupt(format!("statement of file {slot} is misplaced")));
             }
@@ -861,8 +868,17 @@ pub(crate) mod tests {
                 .to_string()
                 .contains("bad magic")
         );
+        // A newer segment (with its own valid header) is a version error; the same bytes
+        // with a stale header checksum are corruption.
         let mut newer = good.clone();
         newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+        std::fs::write(&damaged, &newer).unwrap();
+        assert!(matches!(
+            Segment::open(&damaged),
+            Err(StoreError::Corrupt { .. })
+        ));
+        let sum = xxh3_64(&newer[..48]).to_le_bytes();
+        newer[48..56].copy_from_slice(&sum);
         std::fs::write(&damaged, &newer).unwrap();
         assert!(matches!(
             Segment::open(&damaged),

@@ -86,25 +86,32 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let tree_name = options.tree_name();
     let fingerprint_settings = options.fingerprint_settings();
     let match_settings = options.match_settings();
-    let (tree, stored_files, segments) = match &mut database {
+    // Every file the database holds for the tree (those the walk no longer finds, or that
+    // are no longer analysed, are removed); their records are reused only when they were
+    // made under the same fingerprint settings.
+    let (tree, stored_files, segments, same_settings) = match &mut database {
         Some(db) => {
             let tree = db.tree(&tree_name)?;
             let files = match &tree {
-                Some(t) if t.fingerprint_settings == fingerprint_settings => db.files(t.id)?,
-                _ => Vec::new(),
+                Some(t) => db.files(t.id)?,
+                None => Vec::new(),
             };
+            let same = tree
+                .as_ref()
+                .is_some_and(|t| t.fingerprint_settings == fingerprint_settings);
             let mut segments = HashMap::new();
-            for id in files.iter().filter_map(|f| f.segment) {
+            for id in files.iter().filter_map(|f| f.segment).filter(|_| same) {
                 if let std::collections::hash_map::Entry::Vacant(e) = segments.entry(id) {
                     e.insert(db.segment(id)?);
                 }
             }
-            (tree, files, segments)
+            (tree, files, segments, same)
         }
-        None => (None, Vec::new(), HashMap::new()),
+        None => (None, Vec::new(), HashMap::new(), false),
     };
     let stored: HashMap<&[u8], &StoredFile> = stored_files
         .iter()
+        .filter(|_| same_settings)
         .map(|f| (f.path.as_slice(), f))
         .collect();
     let tracking = database.is_some();
@@ -166,6 +173,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let previous = match &tree {
         Some(t)
             if options.find_families
+                && same_settings
                 && t.match_settings.as_deref() == Some(match_settings.as_str()) =>
         {
             Some(t)
@@ -181,7 +189,9 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         segments: &segments,
     };
     let stored = match (&database, previous) {
-        (Some(db), Some(previous)) if changes.none() => stored_matching(&mut table, db, previous)?,
+        (Some(db), Some(previous)) if changes.nothing_changed() => {
+            stored_matching(&mut table, analyzed.len(), db, previous)?
+        }
         _ => None,
     };
     let matched = match stored {
@@ -237,7 +247,6 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     drop(database);
     table.statements = Vec::new();
     let stored_at = Instant::now();
-    let matched = matched_at;
     let index = table.id_index();
 
     let mut report = Report {
@@ -416,8 +425,8 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     report.stats.timings_ms = codetable_report::Timings {
         walk: ms(started, walked),
         parse: ms(walked, parsed),
-        matching: ms(parsed, matched),
-        store: ms(matched, stored_at),
+        matching: ms(parsed, matched_at),
+        store: ms(matched_at, stored_at),
         report: ms(stored_at, done),
         total: ms(started, done),
     };

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use codetable_fingerprint::{FragmentId, FragmentTable, Hash128, KeySet};
+use codetable_fingerprint::{FragmentId, FragmentTable, Hash128, KeySet, symbol};
 use codetable_match::{
     CloneType, Edge, Family, Previous, RunConfig, RunFile, exact_classes, families, families_since,
     near_edges, near_edges_touching, representatives, statement_runs,
@@ -34,7 +34,7 @@ pub(crate) struct Changes<'a> {
 
 impl Changes<'_> {
     /// Whether the table holds exactly the fragments the database last matched.
-    pub(crate) fn none(&self) -> bool {
+    pub(crate) fn nothing_changed(&self) -> bool {
         self.parts.is_empty()
             && self
                 .stored_files
@@ -45,8 +45,9 @@ impl Changes<'_> {
     /// The fragments an edit touched, by row (those of files analysed now that are new or
     /// moved: same content id but another place counts as moved), and the (group, Type-2
     /// key) of every fragment added, moved or gone: the classes an edit can have changed.
-    /// A fragment of an edited file with the same id, place and kind as before is not
-    /// touched: its pairs with other untouched fragments are what they were.
+    /// A fragment of an edited file with the same id, place and kind as before (and at most
+    /// `symbol::MAX_DISTANCE` tokens, so that its stream depends on its own tokens alone)
+    /// is not touched: its pairs with other untouched fragments are what they were.
     fn diff(&self, table: &FragmentTable) -> (Vec<bool>, KeySet<(u16, Hash128)>) {
         let mut touched = vec![false; table.len()];
         let mut keys: KeySet<(u16, Hash128)> = KeySet::default();
@@ -79,7 +80,10 @@ impl Changes<'_> {
             for r in part.rows.clone() {
                 let r = r as usize;
                 let this = (table.ids[r], place(&table.spans[r]), table.kinds[r]);
-                if !before.contains(&this) {
+                // Past MAX_DISTANCE tokens a stream's symbols can depend on names before
+                // the fragment (distances are capped), so a long fragment is touched too.
+                let long = table.spans[r].tokens() > symbol::MAX_DISTANCE as u32;
+                if long || !before.contains(&this) {
                     touched[r] = true;
                     keys.insert((table.kinds[r].group, table.renamed[r]));
                 }
@@ -140,6 +144,7 @@ pub(crate) struct Matched {
 /// not fit the table, which then is matched again).
 pub(crate) fn stored_matching(
     table: &mut FragmentTable,
+    files: usize,
     db: &Database,
     previous: &TreeState,
 ) -> Result<Option<Matched>, AnalyzeError> {
@@ -148,16 +153,32 @@ pub(crate) fn stored_matching(
         return Ok(None);
     };
     let file_rows = table.len();
+    // SQLite has no checksums: rows that do not fit the table mean matching again.
+    let fits = |k: usize, r: &codetable_fingerprint::RowRecord| {
+        let span = r.span;
+        (span.file as usize) < files
+            && span.first_token <= span.end_token
+            && (r.kind.category as usize) < codetable_syntax::Category::ALL.len()
+            && (r.parent == codetable_fingerprint::NO_PARENT || (r.parent as usize) < file_rows + k)
+            && (r.stream.offset as u64 + r.stream.len as u64) <= table.symbols.len() as u64
+    };
+    if !runs.iter().enumerate().all(|(k, r)| fits(k, r)) {
+        return Ok(None);
+    }
     for record in runs {
         table.push_record(record);
     }
     let index = table.id_index();
-    let stored = db.families(previous.id)?;
-    let mut families: Vec<(u32, StoredFamily)> = Vec::with_capacity(stored.len());
-    for family in stored {
-        match family.members.first().and_then(|&m| index.row(m)) {
-            Some(row) if family.members.iter().all(|&m| index.row(m).is_some()) => {
-                families.push((row, family))
+    let mut families: Vec<(u32, Family)> = Vec::new();
+    let mut nesting: Vec<(Option<u64>, bool)> = Vec::new();
+    for stored in db.families(previous.id)? {
+        let (within, subsumed) = (stored.within, stored.subsumed);
+        let row = stored.members.first().and_then(|&m| index.row(m));
+        let family = family_of(stored);
+        match (row, family) {
+            (Some(row), Some(family)) if family.members.iter().all(|&m| index.row(m).is_some()) => {
+                families.push((row, family));
+                nesting.push((within, subsumed));
             }
             _ => {
                 table.truncate(file_rows);
@@ -165,22 +186,23 @@ pub(crate) fn stored_matching(
             }
         }
     }
-    families.sort_unstable_by_key(|f| f.0);
-    let position: HashMap<u64, u32> = families
+    let mut order: Vec<usize> = (0..families.len()).collect();
+    order.sort_unstable_by_key(|&k| families[k].0);
+    let position: HashMap<u64, u32> = order
         .iter()
         .enumerate()
-        .map(|(k, (_, f))| (f.id, k as u32))
+        .map(|(p, &k)| (families[k].1.id, p as u32))
         .collect();
-    let families: Vec<Family> = families
-        .into_iter()
-        .filter_map(|(_, f)| {
-            let within = f.within.and_then(|w| position.get(&w).copied());
-            let subsumed = f.subsumed;
-            family_of(f).map(|family| Family {
-                within,
+    let mut slots: Vec<Option<Family>> = families.into_iter().map(|(_, f)| Some(f)).collect();
+    let families: Vec<Family> = order
+        .iter()
+        .map(|&k| {
+            let (within, subsumed) = nesting[k];
+            Family {
+                within: within.and_then(|w| position.get(&w).copied()),
                 subsumed,
-                ..family
-            })
+                ..slots[k].take().expect("each family once")
+            }
         })
         .collect();
     Ok(Some(Matched {
@@ -220,7 +242,15 @@ pub(crate) fn match_tree(
     let representatives = representatives(table, &classes);
     let classified = Instant::now();
     let previous = match previous {
-        Some((db, t)) => Some((t, db.edges(t.id)?, db.families(t.id)?)),
+        // A stored family no matcher makes (a damaged database) means matching afresh.
+        Some((db, t)) => {
+            let stored: Option<Vec<Family>> =
+                db.families(t.id)?.into_iter().map(family_of).collect();
+            match stored {
+                Some(families) => Some((t, db.edges(t.id)?, families)),
+                None => None,
+            }
+        }
         None => None,
     };
     let loaded = Instant::now();
@@ -268,7 +298,7 @@ pub(crate) fn match_tree(
     };
     let edges_found = Instant::now();
     let (families, old_edges) = match previous {
-        _ if !options.find_families => (Vec::new(), Vec::new()),
+        _ if !options.find_families => (Vec::new(), None),
         Some((previous, old_edges, stored)) => {
             let families = families_since(
                 table,
@@ -279,15 +309,12 @@ pub(crate) fn match_tree(
                     changed_keys: &changed_keys,
                     representatives: &previous.representatives,
                     edges: &old_edges,
-                    families: stored.into_iter().filter_map(family_of).collect(),
+                    families: stored,
                 },
             );
-            (families, old_edges)
+            (families, Some(old_edges))
         }
-        None => (
-            families(table, &classes, &edges, &options.matching),
-            Vec::new(),
-        ),
+        None => (families(table, &classes, &edges, &options.matching), None),
     };
     tracing::debug!(
         statement_runs = ?(runs_found - started),
@@ -342,8 +369,8 @@ pub(crate) fn match_tree(
     })
 }
 
-/// Incremental near-miss matching: the representatives that are new, or whose file was
-/// analysed now, are matched against all; the edges of the last run between the others
+/// Incremental near-miss matching: the representatives that are new, or touched by an
+/// edit ([`Changes::diff`]), are matched against all; the edges of the last run between the others
 /// are kept (candidates depend on the pair alone, so this is what a cold run gives).
 /// Returns the candidates examined, the edges (sorted) and the representatives matched.
 fn match_changes(
@@ -400,8 +427,12 @@ fn match_changes(
     (candidates, edges, matched)
 }
 
-/// A stored family as the matcher made it (nesting aside, which is linked again).
+/// A stored family as the matcher made it (nesting aside, which is linked again); `None`
+/// for a row no matcher makes (fewer than two members, an unknown type).
 fn family_of(stored: StoredFamily) -> Option<Family> {
+    if stored.members.len() < 2 || !stored.members.contains(&stored.representative) {
+        return None;
+    }
     let clone_type = [CloneType::Type1, CloneType::Type2, CloneType::Type3]
         .into_iter()
         .find(|&t| clone_type_name(t) == stored.clone_type)?;
