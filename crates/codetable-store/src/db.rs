@@ -123,6 +123,9 @@ ALTER TABLE trees ADD COLUMN exact_classes INTEGER;
 ALTER TABLE trees ADD COLUMN statement_runs BLOB;
 ";
 
+/// `files.status` of a file whose fragments are stored (any other status is a skip reason).
+pub const ANALYZED: &str = "analyzed";
+
 /// How long a writer waits for another by default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
@@ -654,7 +657,7 @@ impl Database {
                         |r| r.get(0),
                     )
                     .map_err(sql)?;
-                if update.part.is_none() && f.status != "analyzed" {
+                if update.part.is_none() && f.status != ANALYZED {
                     // No longer analysed: its fragments are gone.
                     clear.execute([id]).map_err(sql)?;
                 }
@@ -1201,7 +1204,7 @@ impl Database {
             for file in self.files(tree)? {
                 let path = String::from_utf8_lossy(&file.path).into_owned();
                 let (Some(segment), Some(slot)) = (file.segment, file.slot) else {
-                    if file.status == "analyzed" {
+                    if file.status == ANALYZED {
                         problems.push(format!("{name}: {path} is analysed but has no segment"));
                     }
                     continue;
@@ -1353,7 +1356,7 @@ mod tests {
                 mtime_ns: 5,
                 content_hash: Some([part as u8; 16]),
                 language: Some("rust".into()),
-                status: "analyzed".into(),
+                status: ANALYZED.into(),
                 ..StoredFile::default()
             },
             part: Some(part),

@@ -80,8 +80,6 @@ enum Kind {
     Kinds,
     Symbols,
     Statements,
-    /// Rows sorted by (group, Type-1 key).
-    ExactOrder,
     /// Rows sorted by (group, Type-2 key).
     RenamedOrder,
     /// `BANDS + 1` offsets into `BandRows`.
@@ -92,7 +90,7 @@ enum Kind {
     Bloom,
 }
 
-const KINDS: [(Kind, usize, &str); 16] = [
+const KINDS: [(Kind, usize, &str); 15] = [
     (Kind::Files, size_of::<FileEntry>(), "files"),
     (Kind::Ids, 8, "ids"),
     (Kind::Exact, 16, "exact keys"),
@@ -104,12 +102,19 @@ const KINDS: [(Kind, usize, &str); 16] = [
     (Kind::Kinds, size_of::<FragmentKind>(), "kinds"),
     (Kind::Symbols, 2, "symbols"),
     (Kind::Statements, size_of::<StatementRecord>(), "statements"),
-    (Kind::ExactOrder, 4, "exact order"),
     (Kind::RenamedOrder, 4, "renamed order"),
     (Kind::BandStarts, 4, "band starts"),
     (Kind::BandRows, 4, "band rows"),
     (Kind::Bloom, 1, "bloom filter"),
 ];
+
+/// The position of `kind` in [`KINDS`] (and in a segment's section table).
+fn section_index(kind: Kind) -> usize {
+    KINDS
+        .iter()
+        .position(|&(x, ..)| x == kind)
+        .expect("every kind is listed")
+}
 
 /// One file of a [`FragmentTable`] to write: its rows, symbols and statements there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,7 +157,6 @@ pub fn write(path: &Path, table: &FragmentTable, parts: &[FilePart]) -> Result<u
         });
         order
     };
-    let exact_order = key_order(&table.exact);
     let renamed_order = key_order(&table.renamed);
     let mut band_starts = vec![0u32];
     for band in 0..BANDS {
@@ -289,7 +293,6 @@ pub fn write(path: &Path, table: &FragmentTable, parts: &[FilePart]) -> Result<u
                     .collect();
                 section.put(&statements)
             }),
-            Kind::ExactOrder => section.put(&exact_order),
             Kind::RenamedOrder => section.put(&renamed_order),
             Kind::BandStarts => section.put(&band_starts),
             Kind::BandRows => (0..BANDS).try_for_each(|band| section.put(&band_order(band))),
@@ -401,7 +404,6 @@ pub struct Columns<'a> {
     pub kinds: &'a [FragmentKind],
     pub symbols: &'a [u16],
     pub statements: &'a [StatementRecord],
-    pub exact_order: &'a [u32],
     pub renamed_order: &'a [u32],
     pub band_starts: &'a [u32],
     pub band_rows: &'a [u32],
@@ -530,7 +532,7 @@ impl Segment {
     }
 
     fn section<T: Pod>(&self, kind: Kind) -> &[T] {
-        let k = KINDS.iter().position(|&(x, ..)| x == kind).unwrap();
+        let k = section_index(kind);
         // Sections start 64-byte aligned in a page-aligned map and hold whole items
         // (checked in `check_layout`), so the cast cannot fail.
         bytemuck::cast_slice(&self.map[self.sections[k].clone()])
@@ -550,7 +552,6 @@ impl Segment {
             kinds: self.section(Kind::Kinds),
             symbols: self.section(Kind::Symbols),
             statements: self.section(Kind::Statements),
-            exact_order: self.section(Kind::ExactOrder),
             renamed_order: self.section(Kind::RenamedOrder),
             band_starts: self.section(Kind::BandStarts),
             band_rows: self.section(Kind::BandRows),
@@ -569,7 +570,6 @@ impl Segment {
             ("streams", c.streams.len()),
             ("parents", c.parents.len()),
             ("kinds", c.kinds.len()),
-            ("exact order", c.exact_order.len()),
             ("renamed order", c.renamed_order.len()),
         ] {
             if len != rows {
@@ -630,7 +630,7 @@ impl Segment {
             return Err(self.corrupt("file entries do not cover the columns"));
         }
         let rows_ok = |order: &[u32]| order.iter().all(|&r| (r as usize) < rows);
-        if !rows_ok(c.exact_order) || !rows_ok(c.renamed_order) || !rows_ok(c.band_rows) {
+        if !rows_ok(c.renamed_order) || !rows_ok(c.band_rows) {
             return Err(self.corrupt("an index names a row that does not exist"));
         }
         if c.band_starts.len() != BANDS + 1
@@ -647,7 +647,7 @@ impl Segment {
         if let Some(bloom) = self.bloom.get() {
             return Ok(bloom);
         }
-        let k = KINDS.iter().position(|&(x, ..)| x == Kind::Bloom).unwrap();
+        let k = section_index(Kind::Bloom);
         let bloom: GrowableBloom = postcard::from_bytes(&self.map[self.sections[k].clone()])
             .map_err(|e| self.corrupt(format!("unreadable Bloom filter: {e}")))?;
         Ok(self.bloom.get_or_init(|| bloom))
@@ -655,22 +655,18 @@ impl Segment {
 
     /// Bytes of the Bloom filter section.
     pub fn bloom_bytes(&self) -> u64 {
-        let k = KINDS.iter().position(|&(x, ..)| x == Kind::Bloom).unwrap();
+        let k = section_index(Kind::Bloom);
         self.sections[k].len() as u64
     }
 
-    /// Rows (ascending) whose Type-2 key (`renamed`) or Type-1 key equals `key` in `group`.
-    pub fn rows_with_key(&self, group: u16, key: &Hash128, renamed: bool) -> Vec<u32> {
+    /// Rows (ascending) whose Type-2 key is `key` in `group` (Type-1 copies among them are
+    /// those whose Type-1 key agrees too).
+    pub fn rows_with_renamed_key(&self, group: u16, key: &Hash128) -> Vec<u32> {
         let c = self.columns();
-        let (order, keys) = if renamed {
-            (c.renamed_order, c.renamed)
-        } else {
-            (c.exact_order, c.exact)
-        };
-        let at = |r: u32| (c.kinds[r as usize].group, keys[r as usize]);
-        let start = order.partition_point(|&r| at(r) < (group, *key));
-        let end = order.partition_point(|&r| at(r) <= (group, *key));
-        let mut rows = order[start..end].to_vec();
+        let at = |r: u32| (c.kinds[r as usize].group, c.renamed[r as usize]);
+        let start = c.renamed_order.partition_point(|&r| at(r) < (group, *key));
+        let end = c.renamed_order.partition_point(|&r| at(r) <= (group, *key));
+        let mut rows = c.renamed_order[start..end].to_vec();
         rows.sort_unstable();
         rows
     }
@@ -802,12 +798,7 @@ pub(crate) mod tests {
         for r in 0..c.ids.len() as u32 {
             assert!(
                 segment
-                    .rows_with_key(0, &c.renamed[r as usize], true)
-                    .contains(&r)
-            );
-            assert!(
-                segment
-                    .rows_with_key(0, &c.exact[r as usize], false)
+                    .rows_with_renamed_key(0, &c.renamed[r as usize])
                     .contains(&r)
             );
             for band in 0..BANDS {
@@ -823,7 +814,7 @@ pub(crate) mod tests {
                     .contains(bloom_key(&c.exact[r as usize]))
             );
         }
-        assert!(segment.rows_with_key(1, &c.renamed[0], true).is_empty());
+        assert!(segment.rows_with_renamed_key(1, &c.renamed[0]).is_empty());
     }
 
     #[test]

@@ -12,13 +12,12 @@ use codetable_report::{
     Family, Instance, LanguageStats, Report, Settings, SimilarityRange, SkipReason, Skipped,
     SyntaxErrors, Work, report_path,
 };
+use codetable_store::db::ANALYZED;
 use codetable_store::{Commit, Database, FilePart, FileStats, FileUpdate, Segment, StoredFile};
 use codetable_syntax::{Category, Language, SyntaxParser};
 use rayon::prelude::*;
 
-use crate::matching::{
-    Changes, Matched, MatchedCounts, clone_type_name, match_tree, stored_matching,
-};
+use crate::matching::{Changes, Matched, clone_type_name, match_tree, stored_matching};
 use crate::source;
 use crate::walk::{SourceFile, walk};
 use crate::{AnalyzeError, AnalyzeOptions};
@@ -205,18 +204,14 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         )?,
     };
     let Matched {
-        families, state, ..
+        families,
+        counts,
+        state,
     } = matched;
-    let matched_stats = MatchedCounts {
-        statement_runs: matched.statement_runs,
-        exact_classes: matched.exact_classes,
-        verified_pairs: matched.verified_pairs,
-        candidate_pairs: matched.candidate_pairs,
-    };
     let matched_at = Instant::now();
 
     let files_parsed = parts.len() as u64;
-    let fragments_matched = matched.fragments_matched;
+    let fragments_matched = counts.fragments_matched;
     if let Some(db) = &mut database {
         let removed = stored_files
             .iter()
@@ -403,10 +398,10 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
     let standing: Vec<&Family> = report.families.iter().filter(|f| !f.subsumed).collect();
     stats.families = standing.len() as u64;
     stats.duplicated_lines = standing.iter().map(|f| f.duplicated_lines).sum();
-    stats.statement_runs = matched_stats.statement_runs;
+    stats.statement_runs = counts.statement_runs;
     stats.skipped_files = skipped.len() as u64;
-    stats.exact_classes = matched_stats.exact_classes;
-    stats.verified_pairs = matched_stats.verified_pairs;
+    stats.exact_classes = counts.exact_classes;
+    stats.verified_pairs = counts.verified_pairs;
     stats.subsumed_families = report.families.iter().filter(|f| f.subsumed).count() as u64;
     stats.work = Work {
         files_parsed: if tracking {
@@ -416,7 +411,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         },
         files_reused: reused,
         fragments_matched,
-        candidate_pairs: matched_stats.candidate_pairs,
+        candidate_pairs: counts.candidate_pairs,
     };
     report.skipped = skipped;
 
@@ -529,7 +524,7 @@ impl Joined<'_> {
                 &file.relative,
                 seen,
                 Some(file.language.name().into()),
-                "analyzed",
+                ANALYZED,
                 None,
             );
             stored.stats = FileStats {
@@ -566,7 +561,7 @@ impl Joined<'_> {
                 part: None,
             });
         }
-        if stored.status != "analyzed" {
+        if stored.status != ANALYZED {
             if let Some(reason) = SkipReason::from_name(&stored.status) {
                 skipped.push(crate::walk::skipped(
                     &stored.path,
@@ -654,7 +649,7 @@ fn stored_file(
 /// Whether a stored file's outcome holds for as long as its content is unchanged.
 fn reusable(stored: &StoredFile) -> bool {
     match stored.status.as_str() {
-        "analyzed" => {
+        ANALYZED => {
             stored.segment.is_some()
                 && stored
                     .language

@@ -121,21 +121,21 @@ impl Changes<'_> {
 }
 
 /// The counts of a matching, for the report.
-pub(crate) struct MatchedCounts {
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MatchCounts {
     pub(crate) statement_runs: u64,
     pub(crate) exact_classes: u64,
     pub(crate) verified_pairs: u64,
+    /// Candidate pairs this run examined.
     pub(crate) candidate_pairs: u64,
+    /// Representatives this run matched against the others.
+    pub(crate) fragments_matched: u64,
 }
 
 /// The outcome of matching, and what the database keeps of it.
 pub(crate) struct Matched {
     pub(crate) families: Vec<Family>,
-    pub(crate) statement_runs: u64,
-    pub(crate) exact_classes: u64,
-    pub(crate) verified_pairs: u64,
-    pub(crate) candidate_pairs: u64,
-    pub(crate) fragments_matched: u64,
+    pub(crate) counts: MatchCounts,
     pub(crate) state: Matching,
 }
 
@@ -207,11 +207,12 @@ pub(crate) fn stored_matching(
         .collect();
     Ok(Some(Matched {
         families,
-        statement_runs: runs.len() as u64,
-        exact_classes,
-        verified_pairs: db.edge_count(previous.id)?,
-        candidate_pairs: 0,
-        fragments_matched: 0,
+        counts: MatchCounts {
+            statement_runs: runs.len() as u64,
+            exact_classes,
+            verified_pairs: db.edge_count(previous.id)?,
+            ..MatchCounts::default()
+        },
         state: Matching::Unchanged,
     }))
 }
@@ -360,11 +361,13 @@ pub(crate) fn match_tree(
     };
     Ok(Matched {
         families,
-        statement_runs: runs as u64,
-        exact_classes: classes.len() as u64,
-        verified_pairs: edges.len() as u64,
-        candidate_pairs,
-        fragments_matched,
+        counts: MatchCounts {
+            statement_runs: runs as u64,
+            exact_classes: classes.len() as u64,
+            verified_pairs: edges.len() as u64,
+            candidate_pairs,
+            fragments_matched,
+        },
         state,
     })
 }

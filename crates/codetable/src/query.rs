@@ -178,7 +178,7 @@ impl PatternIndex {
                 .map(|b| b.contains(bloom_key(&renamed)))
                 .unwrap_or(true)
             {
-                for row in segment.rows_with_key(group, &renamed, true) {
+                for row in segment.rows_with_renamed_key(group, &renamed) {
                     let exact = columns.exact[row as usize] == table.exact[r];
                     if is_live(row) && seen.insert((*id, row)) {
                         let clone_type = if exact { "T1" } else { "T2" };
