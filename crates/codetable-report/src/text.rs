@@ -108,6 +108,16 @@ pub fn render_text(report: &Report, top: usize) -> String {
             by_language.join(", ")
         );
     }
+    let w = &s.work;
+    if w.files_reused > 0 {
+        let _ = writeln!(
+            out,
+            "{} unchanged since the last run (from the pattern database), {} parsed, {} matched again",
+            count(w.files_reused, "file"),
+            w.files_parsed,
+            count(w.fragments_matched, "fragment")
+        );
+    }
     let t = &s.timings_ms;
     let _ = writeln!(
         out,
