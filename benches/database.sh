@@ -11,13 +11,15 @@ set -euo pipefail
 BIN=$1; TREE=$2; EDIT=$3; REPS=${4:-3}
 DB=$(mktemp -d)/db
 SAVED=$(mktemp)
+# A real file, not /dev/null: older builds renamed their report over the --output path.
+OUT=$(mktemp)
 cp -p "$EDIT" "$SAVED"
-trap 'cp -p "$SAVED" "$EDIT"; rm -rf "$(dirname "$DB")" "$SAVED"' EXIT
+trap 'cp -p "$SAVED" "$EDIT"; rm -rf "$(dirname "$DB")" "$SAVED" "$OUT"' EXIT
 declare -A times
 run() { # label, args...
   local label=$1; shift
   local out
-  out=$( { /usr/bin/time -f "%e %M" "$BIN" analyze "$TREE" -o /dev/null "$@" ; } 2>&1 | tail -1)
+  out=$( { /usr/bin/time -f "%e %M" "$BIN" analyze "$TREE" -o "$OUT" "$@" ; } 2>&1 | tail -1)
   echo "$label: ${out% *} s, $(( ${out#* } / 1024 )) MiB"
   times[$label]+="${out% *} "
 }

@@ -444,41 +444,72 @@ fn run_analyze(args: AnalyzeArgs, find_families: bool) -> anyhow::Result<()> {
 }
 
 /// The `--output` file: a temporary file in the same directory until the report is
-/// complete, then renamed to its name.
-struct ReportFile {
-    path: PathBuf,
-    temporary: tempfile::NamedTempFile,
+/// complete, then renamed to its name. A path that is not a regular file (`/dev/null`, a
+/// FIFO, a terminal) is written to directly: renaming over it would replace the device.
+enum ReportFile {
+    Atomic {
+        path: PathBuf,
+        temporary: tempfile::NamedTempFile,
+    },
+    Special {
+        path: PathBuf,
+        file: std::fs::File,
+    },
 }
 
 impl ReportFile {
     fn create(path: &Path) -> anyhow::Result<ReportFile> {
+        let context = || format!("cannot write {}", path.display());
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                anyhow::bail!("cannot write {}: it is a directory", path.display())
+            }
+            Ok(meta) if !meta.is_file() => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .with_context(context)?;
+                return Ok(ReportFile::Special {
+                    path: path.to_path_buf(),
+                    file,
+                });
+            }
+            _ => {}
+        }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        if path.is_dir() {
-            anyhow::bail!("cannot write {}: it is a directory", path.display());
-        }
         let temporary = tempfile::Builder::new()
             .prefix(".codetable-report")
             .tempfile_in(dir)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(ReportFile {
+            .with_context(context)?;
+        Ok(ReportFile::Atomic {
             path: path.to_path_buf(),
             temporary,
         })
     }
 
     fn write_with(
-        mut self,
+        self,
         render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> anyhow::Result<()> {
-        let context = || format!("cannot write {}", self.path.display());
-        render(self.temporary.as_file_mut()).with_context(context)?;
-        self.temporary
-            .persist(&self.path)
-            .map_err(|e| e.error)
-            .with_context(context)?;
+        match self {
+            ReportFile::Atomic {
+                path,
+                mut temporary,
+            } => {
+                let context = || format!("cannot write {}", path.display());
+                render(temporary.as_file_mut()).with_context(context)?;
+                temporary
+                    .persist(&path)
+                    .map_err(|e| e.error)
+                    .with_context(context)?;
+            }
+            ReportFile::Special { path, mut file } => {
+                render(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
         Ok(())
     }
 }

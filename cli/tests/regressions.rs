@@ -558,3 +558,37 @@ fn languages_are_listed_once_and_global_gitignore_is_honoured() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["stats"]["files"], 2, "{}", stderr(&out));
 }
+
+#[test]
+fn an_output_that_is_not_a_regular_file_is_written_to_not_replaced() {
+    // `-o /dev/null` once renamed a regular file over the device; a FIFO shows the same.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.py"), FUNCTION).unwrap();
+    let fifo = dir.path().join("report.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = codetable(&[
+        "analyze".as_ref(),
+        dir.path().as_os_str(),
+        "--no-db".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--output".as_ref(),
+        fifo.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the FIFO was replaced by a regular file");
+    let written = reader.join().unwrap();
+    let report: Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(report["stats"]["files"], 1);
+}
