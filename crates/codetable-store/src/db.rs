@@ -743,16 +743,9 @@ impl Database {
             ],
         )
         .map_err(sql)?;
-        let dead = dead_segments(&tx).map_err(sql)?;
-        for (id, _) in &dead {
-            tx.execute("DELETE FROM segments WHERE id = ?1", [id])
-                .map_err(sql)?;
-        }
+        let dead = drop_dead_segments(&tx).map_err(sql)?;
         tx.commit().map_err(sql)?;
-        for (id, name) in dead {
-            self.segments.remove(&id);
-            let _ = std::fs::remove_file(self.dir.join("segments").join(name));
-        }
+        self.unlink(dead);
         // The run is committed: merging segments is housekeeping, and a failure leaves them
         // for the next writer.
         if self.segments()?.len() > MAX_SEGMENTS
@@ -825,17 +818,19 @@ impl Database {
                     .map_err(sql)?;
             }
         }
-        let dead = dead_segments(&tx).map_err(sql)?;
-        for (id, _) in &dead {
-            tx.execute("DELETE FROM segments WHERE id = ?1", [id])
-                .map_err(sql)?;
-        }
+        let dead = drop_dead_segments(&tx).map_err(sql)?;
         tx.commit().map_err(sql)?;
+        self.unlink(dead);
+        Ok(merged.len())
+    }
+
+    /// Removes the files of committed-dead segments (a failure leaves an orphan, which the
+    /// next writer removes).
+    fn unlink(&mut self, dead: Vec<(i64, String)>) {
         for (id, name) in dead {
             self.segments.remove(&id);
             let _ = std::fs::remove_file(self.dir.join("segments").join(name));
         }
-        Ok(merged.len())
     }
 
     fn compact(&mut self) -> Result<(), StoreError> {
@@ -843,14 +838,20 @@ impl Database {
     }
 }
 
-/// Segments no file names any more: (id, name).
-fn dead_segments(tx: &rusqlite::Transaction) -> rusqlite::Result<Vec<(i64, String)>> {
-    tx.prepare(
-        "SELECT id, name FROM segments
-         WHERE id NOT IN (SELECT segment FROM files WHERE segment IS NOT NULL)",
-    )?
-    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-    .collect()
+/// Deletes the rows of segments no file names any more; returns them (id, name) for
+/// [`Database::unlink`] once the transaction has committed.
+fn drop_dead_segments(tx: &rusqlite::Transaction) -> rusqlite::Result<Vec<(i64, String)>> {
+    let dead: Vec<(i64, String)> = tx
+        .prepare(
+            "SELECT id, name FROM segments
+             WHERE id NOT IN (SELECT segment FROM files WHERE segment IS NOT NULL)",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, _) in &dead {
+        tx.execute("DELETE FROM segments WHERE id = ?1", [id])?;
+    }
+    Ok(dead)
 }
 
 fn write_edges(

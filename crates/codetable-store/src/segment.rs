@@ -228,21 +228,11 @@ pub fn write(path: &Path, table: &FragmentTable, parts: &[FilePart]) -> Result<u
         };
         match kind {
             Kind::Files => section.put(&files),
-            Kind::Ids => parts
-                .iter()
-                .try_for_each(|p| section.put(&table.ids[ranged(p)])),
-            Kind::Exact => parts
-                .iter()
-                .try_for_each(|p| section.put(&table.exact[ranged(p)])),
-            Kind::Renamed => parts
-                .iter()
-                .try_for_each(|p| section.put(&table.renamed[ranged(p)])),
-            Kind::Sketches => parts
-                .iter()
-                .try_for_each(|p| section.put(&table.sketches[ranged(p)])),
-            Kind::Kinds => parts
-                .iter()
-                .try_for_each(|p| section.put(&table.kinds[ranged(p)])),
+            Kind::Ids => section.put_rows(parts, &table.ids),
+            Kind::Exact => section.put_rows(parts, &table.exact),
+            Kind::Renamed => section.put_rows(parts, &table.renamed),
+            Kind::Sketches => section.put_rows(parts, &table.sketches),
+            Kind::Kinds => section.put_rows(parts, &table.kinds),
             Kind::Spans => parts.iter().enumerate().try_for_each(|(slot, p)| {
                 let spans: Vec<Span> = table.spans[ranged(p)]
                     .iter()
@@ -349,6 +339,13 @@ struct Section<'a, W: Write> {
 }
 
 impl<W: Write> Section<'_, W> {
+    /// The parts' rows of one table column, as they are.
+    fn put_rows<T: Pod>(&mut self, parts: &[FilePart], column: &[T]) -> std::io::Result<()> {
+        parts
+            .iter()
+            .try_for_each(|p| self.put(&column[p.rows.start as usize..p.rows.end as usize]))
+    }
+
     fn put<T: Pod>(&mut self, items: &[T]) -> std::io::Result<()> {
         let bytes: &[u8] = bytemuck::cast_slice(items);
         self.hash.update(bytes);
