@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use codetable::{
-    AnalyzeError, AnalyzeOptions, Database, Language, QueryInput, QueryOptions, analyze, query,
-    render_text, write_json,
+    AnalyzeError, AnalyzeOptions, BackendChoice, Database, Language, QueryInput, QueryOptions,
+    Strategy, analyze, query, render_text, write_json,
 };
 
 #[derive(Parser, Debug)]
@@ -77,6 +77,15 @@ struct AnalyzeArgs {
     /// Report exact and renamed copies only.
     #[arg(long)]
     no_near_miss: bool,
+    /// How near-miss candidates are chosen: `lsh` (pairs sharing a band of their sketches)
+    /// or `exhaustive` (every pair: no LSH misses; quadratic, meant for a GPU).
+    #[arg(long, value_enum, default_value_t = Candidates::Lsh)]
+    candidates: Candidates,
+    /// Where matching runs: `auto` (a hardware GPU when there is one, else the CPU),
+    /// `gpu` (an error without one) or `cpu`. Every backend gives the same answers. A
+    /// software GPU (lavapipe) is used only with CODETABLE_ALLOW_SOFTWARE_GPU=1.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
     /// Skip files larger than this many bytes (1 to 4294967295).
     #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     max_file_size: u64,
@@ -165,6 +174,19 @@ enum DbCommand {
         #[arg(long, value_name = "PATH")]
         db: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Candidates {
+    Lsh,
+    Exhaustive,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendArg {
+    Auto,
+    Gpu,
+    Cpu,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -375,6 +397,15 @@ fn run_analyze(args: AnalyzeArgs, find_families: bool) -> anyhow::Result<()> {
     options.fingerprint.min_lines = args.min_lines;
     options.matching.min_similarity = (args.min_similarity * 1000.0).round() as u32;
     options.matching.near_miss = !args.no_near_miss;
+    options.matching.candidates = match args.candidates {
+        Candidates::Lsh => Strategy::Lsh,
+        Candidates::Exhaustive => Strategy::Exhaustive,
+    };
+    options.backend = match args.backend {
+        BackendArg::Auto => BackendChoice::Auto,
+        BackendArg::Gpu => BackendChoice::Gpu,
+        BackendArg::Cpu => BackendChoice::Cpu,
+    };
     options.find_families = find_families;
     let database = &args.database;
     options.rebuild = database.rebuild;

@@ -612,7 +612,8 @@ mod tests {
         let state = |seeds: &[u64]| {
             let table = table(&seeds.iter().map(|&s| swarm_file(s)).collect::<Vec<_>>());
             let classes = crate::exact_classes(&table);
-            let (_, edges) = crate::near_edges(&table, &classes, &config);
+            let (_, edges) =
+                crate::near_edges(&table, &classes, &config, &crate::Backend::Cpu).unwrap();
             let families = families(&table, &classes, &edges, &config);
             let mut representatives: Vec<FragmentId> = crate::representatives(&table, &classes)
                 .iter()

@@ -5,12 +5,17 @@
 //!    functions) become rows of their own.
 //! 2. [`exact_classes`]: fragments with the same Type-2 key form a class (Type-1 when their
 //!    Type-1 keys agree too).
-//! 3. [`candidates`]: pairs of class representatives that share an LSH band of their
-//!    sketches, fit each other's length and agree on enough sketch bins. Whether a pair is
-//!    a candidate depends on the pair alone, so a fragment added later meets exactly the
-//!    partners a cold run would give it.
+//! 3. Candidates ([`Strategy`]): pairs of class representatives that fit each other's
+//!    length and agree on enough sketch bins, and, with [`Strategy::Lsh`], share an LSH
+//!    band of their sketches ([`candidates`]); [`Strategy::Exhaustive`] asks every pair.
+//!    Whether a pair is a candidate depends on the pair alone, so a fragment added later
+//!    meets exactly the partners a cold run would give it.
 //! 4. [`verify()`]: candidates whose streams' longest common subsequence reaches
-//!    [`needed_lcs`] become [`Edge`]s (integers only, so a GPU twin can match them).
+//!    [`needed_lcs`] become [`Edge`]s.
+//!
+//! Stages 3 and 4 run on a [`Backend`]: the CPU (rayon) or the GPU (wgpu compute shaders
+//! in `shaders/`, each beside its CPU twin). Both work in integers and give the same
+//! edges, so the families do not depend on where they were computed.
 //! 5. [`families`]: star clustering of classes over edges (every member verified against
 //!    its family's representative, each joining its best match), and nesting: a family
 //!    whose instances each sit inside a distinct instance of another is linked to it.
@@ -45,12 +50,17 @@
 //! assert_eq!(families[0].clone_type, CloneType::Type1);
 //! ```
 
+mod backend;
+mod exhaustive;
 mod families;
+mod gpu;
 mod near;
 mod runs;
 mod verify;
 
+pub use backend::{Backend, BackendChoice};
 pub use families::{CloneType, Family, Previous, families, families_since};
+pub use gpu::{AdapterSummary, CANDIDATES_WGSL, Chunking, Gpu, GpuError, LCS_WGSL};
 pub use near::{Candidate, candidates, near_edges, near_edges_touching, representatives};
 pub use runs::{RunConfig, RunFile, statement_runs};
 pub use verify::{
@@ -124,11 +134,11 @@ pub struct MatchStats {
     pub subsumed_families: u64,
 }
 
-/// Stages 2–5 on one table.
+/// Stages 2–5 on one table, on the CPU.
 pub fn find_families(table: &FragmentTable, config: &MatchConfig) -> (Vec<Family>, MatchStats) {
     let classes = exact_classes(table);
     let (pairs, edges) = if config.near_miss {
-        near_edges(table, &classes, config)
+        near_edges(table, &classes, config, &Backend::Cpu).expect("the CPU backend cannot fail")
     } else {
         (0, Vec::new())
     };
@@ -141,6 +151,27 @@ pub fn find_families(table: &FragmentTable, config: &MatchConfig) -> (Vec<Family
         subsumed_families: families.iter().filter(|f| f.subsumed).count() as u64,
     };
     (families, stats)
+}
+
+/// How near-miss candidates are chosen. Both keep a pair only when the lengths fit and
+/// enough sketch bins agree; they differ in which pairs they ask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Strategy {
+    /// Pairs that share an LSH band of their sketches: fast, and misses a few pairs whose
+    /// agreeing bins share no band.
+    #[default]
+    Lsh,
+    /// Every pair in a group: no LSH misses, quadratic work (what a GPU is for).
+    Exhaustive,
+}
+
+impl Strategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Lsh => "lsh",
+            Strategy::Exhaustive => "exhaustive",
+        }
+    }
 }
 
 /// How near-miss matching decides. Similarities are in thousandths.
@@ -156,6 +187,8 @@ pub struct MatchConfig {
     pub min_containment: u32,
     /// Whether to look for near-miss (Type-3) clones at all.
     pub near_miss: bool,
+    /// How near-miss candidates are chosen (default [`Strategy::Lsh`]).
+    pub candidates: Strategy,
     /// LSH: bins per band (the sketch has 64 bins, so `64 / rows_per_band` bands).
     pub rows_per_band: usize,
     /// Minimum number of agreeing sketch bins (of 64) before a pair of similar lengths is
@@ -219,6 +252,7 @@ impl Default for MatchConfig {
             min_similarity: 700,
             min_containment: 900,
             near_miss: true,
+            candidates: Strategy::Lsh,
             rows_per_band: 2,
             min_agreement: 28,
             small_penalty: 50,

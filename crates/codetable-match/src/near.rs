@@ -16,8 +16,8 @@ use codetable_fingerprint::{FragmentId, FragmentKind, FragmentTable, SKETCH_BINS
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::verify::{Histograms, verify_pair};
-use crate::{Edge, ExactClasses, MatchConfig, Verifier};
+use crate::verify::{Histograms, verify_pair, verify_rows};
+use crate::{Backend, Edge, ExactClasses, GpuError, MatchConfig, Strategy, Verifier, exhaustive};
 
 /// A pair of fragments to verify, `a < b`.
 #[derive(
@@ -64,14 +64,22 @@ pub fn candidates(
     pairs
 }
 
-/// [`candidates`] and [`verify`](crate::verify()) in one pass, band by band, so that
-/// candidates are never all held at once: the number of candidates and the edges, sorted.
+/// Candidates (by `config.candidates`) and their verification on `backend`: the number
+/// of candidates and the edges, sorted. The same on every backend; only a GPU failure is
+/// an error.
 pub fn near_edges(
     table: &FragmentTable,
     classes: &ExactClasses,
     config: &MatchConfig,
-) -> (u64, Vec<Edge>) {
-    edges_of(table, &representatives(table, classes), None, config)
+    backend: &Backend,
+) -> Result<(u64, Vec<Edge>), GpuError> {
+    edges_of(
+        table,
+        &representatives(table, classes),
+        None,
+        config,
+        backend,
+    )
 }
 
 /// The part of [`near_edges`] that touches the rows marked in `touched` (indexed by row):
@@ -83,8 +91,9 @@ pub fn near_edges_touching(
     representatives: &[u32],
     touched: &[bool],
     config: &MatchConfig,
-) -> (u64, Vec<Edge>) {
-    edges_of(table, representatives, Some(touched), config)
+    backend: &Backend,
+) -> Result<(u64, Vec<Edge>), GpuError> {
+    edges_of(table, representatives, Some(touched), config, backend)
 }
 
 fn edges_of(
@@ -92,16 +101,19 @@ fn edges_of(
     representatives: &[u32],
     touched: Option<&[bool]>,
     config: &MatchConfig,
-) -> (u64, Vec<Edge>) {
-    let verify_all = |pairs: &[(u32, u32)], histograms: &Histograms, verifier: &mut Verifier| {
-        pairs
-            .iter()
-            .filter_map(|&pair| verify_pair(table, histograms, verifier, pair, config))
-            .collect::<Vec<Edge>>()
-    };
-    let (count, edges): (u64, Vec<Edge>) = match touched {
-        // All pairs: band by band, so that candidates are never all held at once.
-        None => {
+    backend: &Backend,
+) -> Result<(u64, Vec<Edge>), GpuError> {
+    let (count, mut edges) = match (config.candidates, backend, touched) {
+        // LSH on the CPU, all pairs: band by band, verified as found, so that candidates
+        // are never all held at once.
+        (Strategy::Lsh, Backend::Cpu, None) => {
+            let verify_all =
+                |pairs: &[(u32, u32)], histograms: &Histograms, verifier: &mut Verifier| {
+                    pairs
+                        .iter()
+                        .filter_map(|&pair| verify_pair(table, histograms, verifier, pair, config))
+                        .collect::<Vec<Edge>>()
+                };
             let histograms = Histograms::of(table, representatives);
             let (counts, edges): (Vec<u64>, Vec<Vec<Edge>>) = (0..bands(config))
                 .into_par_iter()
@@ -115,29 +127,43 @@ fn edges_of(
                 .unzip();
             (counts.iter().sum(), edges.into_iter().flatten().collect())
         }
-        // The few pairs touching marked rows: histograms of their rows only.
-        Some(marked) => {
-            let buckets = touched_buckets(table, representatives, config, marked);
-            let pairs: Vec<(u32, u32)> = buckets
-                .into_par_iter()
-                .enumerate()
-                .flat_map_iter(|(band, keyed)| bucket_pairs(table, config, band, keyed, touched))
-                .collect();
-            let rows: Vec<u32> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
-            let histograms = Histograms::of(table, &rows);
-            let edges = pairs
-                .par_chunks(256)
-                .map_init(Verifier::default, |verifier, chunk| {
-                    verify_all(chunk, &histograms, verifier)
-                })
-                .flatten_iter()
-                .collect();
-            (pairs.len() as u64, edges)
+        _ => {
+            let pairs = match config.candidates {
+                Strategy::Lsh => lsh_pairs(table, representatives, touched, config),
+                Strategy::Exhaustive => {
+                    exhaustive::pairs(table, representatives, touched, config, backend)?
+                }
+            };
+            (
+                pairs.len() as u64,
+                verify_rows(table, &pairs, config, backend)?,
+            )
         }
     };
-    let mut edges = edges;
     edges.par_sort_unstable();
-    (count, edges)
+    Ok((count, edges))
+}
+
+/// The LSH candidate pairs (rows, `a < b`), all of them or those touching marked rows.
+fn lsh_pairs(
+    table: &FragmentTable,
+    representatives: &[u32],
+    touched: Option<&[bool]>,
+    config: &MatchConfig,
+) -> Vec<(u32, u32)> {
+    let mut pairs: Vec<(u32, u32)> = match touched {
+        None => (0..bands(config))
+            .into_par_iter()
+            .flat_map_iter(|band| band_pairs(table, representatives, config, band))
+            .collect(),
+        Some(marked) => touched_buckets(table, representatives, config, marked)
+            .into_par_iter()
+            .enumerate()
+            .flat_map_iter(|(band, keyed)| bucket_pairs(table, config, band, keyed, touched))
+            .collect(),
+    };
+    pairs.par_sort_unstable();
+    pairs
 }
 
 fn bands(config: &MatchConfig) -> usize {
@@ -324,19 +350,33 @@ mod tests {
     fn edges_touching_marked_rows_complete_the_unmarked_ones() {
         let table = table(&specs());
         let classes = exact_classes(&table);
-        let config = MatchConfig::default();
-        let (_, all) = near_edges(&table, &classes, &config);
-        assert!(all.len() > 50, "{}", all.len());
         let representatives = representatives(&table, &classes);
-        let mut next = crate::testing::xorshift(7);
-        for share in [0, 1, 10, 50, 100] {
-            let touched: Vec<bool> = (0..table.len()).map(|_| next() % 100 < share).collect();
-            let marked = |id| touched[table.ids.iter().position(|&i| i == id).unwrap()];
-            let (_, mut edges) = near_edges_touching(&table, &representatives, &touched, &config);
-            assert!(edges.iter().all(|e| marked(e.a) || marked(e.b)));
-            edges.extend(all.iter().filter(|e| !marked(e.a) && !marked(e.b)));
-            edges.sort_unstable();
-            assert_eq!(edges, all, "{share}% marked");
+        let mut lsh_edges = Vec::new();
+        for candidates in [Strategy::Lsh, Strategy::Exhaustive] {
+            let config = MatchConfig {
+                candidates,
+                ..MatchConfig::default()
+            };
+            let (_, all) = near_edges(&table, &classes, &config, &Backend::Cpu).unwrap();
+            assert!(all.len() > 50, "{}", all.len());
+            let mut next = crate::testing::xorshift(7);
+            for share in [0, 1, 10, 50, 100] {
+                let touched: Vec<bool> = (0..table.len()).map(|_| next() % 100 < share).collect();
+                let marked = |id| touched[table.ids.iter().position(|&i| i == id).unwrap()];
+                let (_, mut edges) =
+                    near_edges_touching(&table, &representatives, &touched, &config, &Backend::Cpu)
+                        .unwrap();
+                assert!(edges.iter().all(|e| marked(e.a) || marked(e.b)));
+                edges.extend(all.iter().filter(|e| !marked(e.a) && !marked(e.b)));
+                edges.sort_unstable();
+                assert_eq!(edges, all, "{candidates:?}, {share}% marked");
+            }
+            if candidates == Strategy::Lsh {
+                lsh_edges = all;
+            } else {
+                // Exhaustive holds every LSH edge.
+                assert!(lsh_edges.iter().all(|e| all.binary_search(e).is_ok()));
+            }
         }
     }
 

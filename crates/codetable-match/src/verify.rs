@@ -9,7 +9,7 @@ use codetable_fingerprint::{FragmentId, FragmentTable};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{Candidate, MatchConfig};
+use crate::{Backend, Candidate, GpuError, MatchConfig};
 
 /// A verified near-miss pair: fragments `a < b` (by id) and the length of the longest
 /// common subsequence of their streams. `similarity` is [`similarity_milli`] of `lcs`
@@ -78,6 +78,60 @@ pub fn needed_lcs(len_a: u32, len_b: u32, config: &MatchConfig) -> u32 {
     dice.min(contained)
 }
 
+/// The pairs of rows (sorted, `a < b`) whose LCS reaches [`needed_lcs`], as edges in the
+/// pairs' order, verified on `backend`. Histograms turn most failing pairs away first on
+/// either backend (they never turn away a passing one).
+pub(crate) fn verify_rows(
+    table: &FragmentTable,
+    pairs: &[(u32, u32)],
+    config: &MatchConfig,
+    backend: &Backend,
+) -> Result<Vec<Edge>, GpuError> {
+    let rows: Vec<u32> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let histograms = Histograms::of(table, &rows);
+    match backend {
+        // Consecutive pairs sharing their first row reuse its bit masks.
+        Backend::Cpu => Ok(pairs
+            .par_chunks(256)
+            .map_init(Verifier::default, |verifier, chunk| {
+                chunk
+                    .iter()
+                    .filter_map(|&pair| verify_pair(table, &histograms, verifier, pair, config))
+                    .collect::<Vec<Edge>>()
+            })
+            .flatten_iter()
+            .collect()),
+        Backend::Gpu { gpu, chunking } => {
+            let (kept, needed): (Vec<(u32, u32)>, Vec<u32>) = pairs
+                .par_iter()
+                .filter_map(|&(a, b)| {
+                    let (la, lb) = (table.stream(a).len() as u32, table.stream(b).len() as u32);
+                    let needed = needed_lcs(la, lb, config);
+                    (histograms.bound(a, b) >= needed).then_some(((a, b), needed))
+                })
+                .unzip();
+            let found = gpu.lcs(table, &kept, &needed, chunking)?;
+            Ok(kept
+                .iter()
+                .zip(found)
+                .filter_map(|(&(a, b), lcs)| Some(edge(table, a, b, lcs?)))
+                .collect())
+        }
+    }
+}
+
+/// Rows `a` and `b`, whose streams' LCS is `lcs`, as an edge.
+fn edge(table: &FragmentTable, a: u32, b: u32, lcs: u32) -> Edge {
+    let (la, lb) = (table.stream(a).len() as u32, table.stream(b).len() as u32);
+    let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
+    Edge {
+        a: ia.min(ib),
+        b: ia.max(ib),
+        lcs,
+        similarity: similarity_milli(lcs, la, lb),
+    }
+}
+
 /// Rows `a` and `b` as an edge when their LCS reaches [`needed_lcs`].
 pub(crate) fn verify_pair(
     table: &FragmentTable,
@@ -93,13 +147,7 @@ pub(crate) fn verify_pair(
         return None;
     }
     let lcs = verifier.lcs_at_least(a, sa, sb, needed)?;
-    let (ia, ib) = (table.ids[a as usize], table.ids[b as usize]);
-    Some(Edge {
-        a: ia.min(ib),
-        b: ia.max(ib),
-        lcs,
-        similarity: similarity_milli(lcs, la, lb),
-    })
+    Some(edge(table, a, b, lcs))
 }
 
 /// Symbol counts of fragments' streams (seen from each fragment), by one of

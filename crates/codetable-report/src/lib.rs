@@ -75,6 +75,13 @@ pub struct Settings {
     pub languages: Vec<String>,
     pub include_generated: bool,
     pub max_file_size: u64,
+    /// How near-miss candidates were chosen: `lsh` or `exhaustive`.
+    #[serde(default = "lsh")]
+    pub candidates: String,
+}
+
+fn lsh() -> String {
+    "lsh".into()
 }
 
 /// A clone class: code that recurs.
@@ -268,6 +275,10 @@ pub struct Stats {
     /// Per-language files, lines and bytes.
     pub languages: BTreeMap<String, LanguageStats>,
     pub timings_ms: Timings,
+    /// Where matching ran (like the timings, not part of the result: every backend gives
+    /// the same answers).
+    #[serde(default)]
+    pub backend: BackendInfo,
     /// What this run did, which depends on what the pattern database already held (like
     /// the timings, it is not part of the result).
     pub work: Work,
@@ -293,6 +304,21 @@ pub struct LanguageStats {
     pub lines: u64,
     pub bytes: u64,
     pub files_with_syntax_errors: u64,
+}
+
+/// The backend that matched.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    /// `cpu` or `gpu`.
+    pub name: String,
+    /// What was asked for: `auto`, `cpu` or `gpu`.
+    pub requested: String,
+    /// The GPU adapter, when one ran (`name (api)`, `software` for llvmpipe/lavapipe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    /// Why `auto` or a failing GPU fell back to the CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// Wall time per stage, in milliseconds.

@@ -119,13 +119,20 @@ pub fn render_text(report: &Report, top: usize) -> String {
         );
     }
     let t = &s.timings_ms;
+    let b = &s.backend;
+    let on = match (&b.adapter, &b.fallback) {
+        (Some(adapter), _) => format!("{} on {adapter}", b.name),
+        (None, Some(why)) => format!("{} ({why})", b.name),
+        (None, None) => b.name.clone(),
+    };
     let _ = writeln!(
         out,
-        "time: {:.2}s (walk {:.2}s, parse {:.2}s, match {:.2}s)",
+        "time: {:.2}s (walk {:.2}s, parse {:.2}s, match {:.2}s; {} candidates, matched on {on})",
         t.total / 1e3,
         t.walk / 1e3,
         t.parse / 1e3,
-        t.matching / 1e3
+        t.matching / 1e3,
+        report.settings.candidates,
     );
     out
 }

@@ -17,7 +17,7 @@ use codetable_store::{Commit, Database, FilePart, FileStats, FileUpdate, Segment
 use codetable_syntax::{Category, Language, SyntaxParser};
 use rayon::prelude::*;
 
-use crate::matching::{Changes, Matched, clone_type_name, match_tree, stored_matching};
+use crate::matching::{Changes, Matched, Selected, clone_type_name, match_tree, stored_matching};
 use crate::source;
 use crate::walk::{SourceFile, walk};
 use crate::{AnalyzeError, AnalyzeOptions};
@@ -73,6 +73,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         Ok(_) => return Err(AnalyzeError::Root(root.clone(), "not a directory".into())),
         Err(e) => return Err(AnalyzeError::Root(root.clone(), e.to_string())),
     }
+    let mut backend = Selected::new(options)?;
 
     let mut database = match &options.database {
         Some(dir) => Some(Database::open_writer_with(
@@ -199,6 +200,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             &mut table,
             &run_files,
             options,
+            &mut backend,
             database.as_ref().zip(previous),
             &changes,
         )?,
@@ -259,6 +261,7 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
             },
             include_generated: options.include_generated,
             max_file_size: options.max_file_size,
+            candidates: options.matching.candidates.name().into(),
         },
         ..Report::default()
     };
@@ -414,6 +417,12 @@ pub fn analyze(options: &AnalyzeOptions) -> Result<Report, AnalyzeError> {
         candidate_pairs: counts.candidate_pairs,
     };
     report.skipped = skipped;
+    stats.backend = codetable_report::BackendInfo {
+        name: backend.backend.name().into(),
+        requested: options.backend.name().into(),
+        adapter: backend.backend.adapter().map(|a| a.to_string()),
+        fallback: backend.fallback,
+    };
 
     let done = Instant::now();
     let ms = |a: Instant, b: Instant| round3((b - a).as_secs_f64() * 1e3);

@@ -22,7 +22,7 @@ mod walk;
 
 pub use analyze::analyze;
 pub use codetable_fingerprint::FingerprintConfig;
-pub use codetable_match::MatchConfig;
+pub use codetable_match::{Backend, BackendChoice, GpuError, MatchConfig, Strategy};
 pub use codetable_report::{Report, SkipReason, render_json, render_text, write_json};
 pub use codetable_store::{Database, DatabaseStats, StoreError};
 pub use codetable_syntax::Language;
@@ -68,6 +68,12 @@ pub struct AnalyzeOptions {
     /// Match the fragments into families (`false` only fingerprints and stores them, as
     /// `codetable index` does).
     pub find_families: bool,
+    /// Where near-miss matching runs (default `auto`: a hardware GPU when there is one).
+    /// The answers are the same on every backend.
+    pub backend: BackendChoice,
+    /// Let `auto` and `gpu` use a software GPU adapter (llvmpipe, lavapipe). Default:
+    /// whether `CODETABLE_ALLOW_SOFTWARE_GPU=1` is set.
+    pub allow_software_gpu: bool,
 }
 
 impl AnalyzeOptions {
@@ -89,6 +95,8 @@ impl AnalyzeOptions {
             name: None,
             lock_wait: codetable_store::db::DEFAULT_WAIT,
             find_families: true,
+            backend: BackendChoice::Auto,
+            allow_software_gpu: allow_software_gpu(),
         }
     }
 
@@ -161,6 +169,11 @@ impl AnalyzeOptions {
     }
 }
 
+/// Whether `CODETABLE_ALLOW_SOFTWARE_GPU=1` is set: a software adapter is used only then.
+pub fn allow_software_gpu() -> bool {
+    std::env::var_os("CODETABLE_ALLOW_SOFTWARE_GPU").is_some_and(|v| v == "1")
+}
+
 /// The smallest `min_tokens` accepted: a fragment needs a few k-grams to be sketched, and
 /// anything shorter is a line, not a pattern.
 pub const MIN_TOKENS_FLOOR: u32 = 10;
@@ -179,6 +192,8 @@ pub enum AnalyzeError {
     TooLarge(String),
     #[error(transparent)]
     Database(#[from] codetable_store::StoreError),
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
 }
 
 impl AnalyzeError {

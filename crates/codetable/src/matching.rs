@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use codetable_fingerprint::{FragmentId, FragmentTable, Hash128, KeySet, symbol};
 use codetable_match::{
-    CloneType, Edge, Family, Previous, RunConfig, RunFile, exact_classes, families, families_since,
-    near_edges, near_edges_touching, representatives, statement_runs,
+    Backend, BackendChoice, CloneType, Edge, Family, Previous, RunConfig, RunFile, exact_classes,
+    families, families_since, near_edges, near_edges_touching, representatives, statement_runs,
 };
 use codetable_store::{
     Database, FilePart, MatchState, Matching, Segment, StoredFamily, StoredFile, TreeState,
@@ -223,6 +223,7 @@ pub(crate) fn match_tree(
     table: &mut FragmentTable,
     run_files: &[RunFile],
     options: &AnalyzeOptions,
+    backend: &mut Selected,
     previous: Option<(&Database, &TreeState)>,
     changes: &Changes,
 ) -> Result<Matched, AnalyzeError> {
@@ -291,9 +292,12 @@ pub(crate) fn match_tree(
             previous,
             old_edges,
             options,
-        ),
+            backend,
+        )?,
         None => {
-            let (candidates, edges) = near_edges(table, &classes, &options.matching);
+            let (candidates, edges) = backend.run(options, |backend| {
+                near_edges(table, &classes, &options.matching, backend)
+            })?;
             (candidates, edges, representatives.len() as u64)
         }
     };
@@ -383,7 +387,8 @@ fn match_changes(
     previous: &TreeState,
     old_edges: &[Edge],
     options: &AnalyzeOptions,
-) -> (u64, Vec<Edge>, u64) {
+    backend: &mut Selected,
+) -> Result<(u64, Vec<Edge>, u64), AnalyzeError> {
     let mut now: Vec<(FragmentId, u32)> = representatives
         .iter()
         .map(|&r| (table.ids[r as usize], r))
@@ -419,15 +424,79 @@ fn match_changes(
         .iter()
         .filter(|&&r| touched[r as usize])
         .count() as u64;
-    let (candidates, mut edges) =
-        near_edges_touching(table, representatives, &touched, &options.matching);
+    let (candidates, mut edges) = backend.run(options, |backend| {
+        near_edges_touching(table, representatives, &touched, &options.matching, backend)
+    })?;
     edges.par_extend(
         old_edges
             .par_iter()
             .filter(|e| !stale.contains(&e.a) && !stale.contains(&e.b)),
     );
     edges.par_sort_unstable();
-    (candidates, edges, matched)
+    Ok((candidates, edges, matched))
+}
+
+/// The backend a run matches on, and why it is not the one asked for, if it is not.
+#[derive(Debug)]
+pub(crate) struct Selected {
+    pub(crate) backend: Backend,
+    pub(crate) fallback: Option<String>,
+}
+
+impl Selected {
+    /// The backend `options` ask for, when near-miss matching will run (the CPU
+    /// otherwise): `gpu` without a usable adapter is an error, `auto` falls back to the
+    /// CPU and says why.
+    pub(crate) fn new(options: &AnalyzeOptions) -> Result<Selected, AnalyzeError> {
+        let choice = if options.matching.near_miss && options.find_families {
+            options.backend
+        } else {
+            BackendChoice::Cpu
+        };
+        if choice == BackendChoice::Auto {
+            return Ok(
+                match codetable_match::Gpu::shared(options.allow_software_gpu) {
+                    Ok(gpu) => Selected {
+                        backend: Backend::Gpu {
+                            chunking: codetable_match::Chunking::for_adapter(gpu.adapter()),
+                            gpu,
+                        },
+                        fallback: None,
+                    },
+                    Err(why) => {
+                        tracing::info!("matching on the CPU: {why}");
+                        Selected {
+                            backend: Backend::Cpu,
+                            fallback: Some(why.to_string()),
+                        }
+                    }
+                },
+            );
+        }
+        Ok(Selected {
+            backend: Backend::select(choice, options.allow_software_gpu)?,
+            fallback: None,
+        })
+    }
+
+    /// `work` on the selected backend; when the GPU fails under `auto`, again on the CPU
+    /// (logged, and named in the report).
+    fn run<T>(
+        &mut self,
+        options: &AnalyzeOptions,
+        work: impl Fn(&Backend) -> Result<T, codetable_match::GpuError>,
+    ) -> Result<T, AnalyzeError> {
+        match work(&self.backend) {
+            Ok(found) => Ok(found),
+            Err(why) if options.backend == BackendChoice::Auto => {
+                tracing::warn!("the GPU failed, matching on the CPU instead: {why}");
+                self.backend = Backend::Cpu;
+                self.fallback = Some(format!("the GPU failed: {why}"));
+                Ok(work(&self.backend)?)
+            }
+            Err(why) => Err(why.into()),
+        }
+    }
 }
 
 /// A stored family as the matcher made it (nesting aside, which is linked again); `None`

@@ -1,0 +1,887 @@
+//! The GPU backend: one wgpu device per process with the pipelines of `shaders/`, and the
+//! host side of each kernel. Inputs are the record model's `Pod` columns; every kernel
+//! works in integers, so its answers are its CPU twin's bit for bit.
+//!
+//! Inputs larger than one buffer binding, or than a dispatch may address, are cut into
+//! chunks ([`Chunking`]): the exhaustive scan into blocks of stored fragments and runs of
+//! listed ones, verification into runs of pairs whose streams fit. An append buffer that
+//! overflows is grown and its dispatch run again; nothing is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use codetable_fingerprint::{FragmentTable, SKETCH_BINS, symbol};
+use wgpu::util::DeviceExt;
+
+use crate::Verifier;
+use crate::exhaustive::{Listed, Meta, Order};
+
+/// Why the GPU cannot be used.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no GPU adapter found{0} (install a Vulkan driver, or use --backend cpu)")]
+    NoAdapter(String),
+    #[error(
+        "only a software GPU adapter was found ({0}); set CODETABLE_ALLOW_SOFTWARE_GPU=1 to \
+         use it, or use --backend cpu"
+    )]
+    SoftwareOnly(String),
+    #[error("the GPU adapter {adapter} refused a device: {message}")]
+    Device { adapter: String, message: String },
+    #[error("the GPU failed: {0}")]
+    Failed(String),
+}
+
+/// What the matcher ran on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterSummary {
+    /// The adapter's name, as its driver gives it.
+    pub name: String,
+    /// `vulkan`, `metal`, ...
+    pub api: String,
+    /// A software rasteriser (llvmpipe, lavapipe, WARP) rather than hardware.
+    pub software: bool,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let software = if self.software { ", software" } else { "" };
+        write!(f, "{} ({}{software})", self.name, self.api)
+    }
+}
+
+/// How work is cut for the GPU. The defaults suit a real GPU; tests make them small to
+/// exercise chunking and overflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunking {
+    /// Stored fragments per block of the exhaustive scan (also capped by the adapter's
+    /// binding size).
+    pub block_fragments: u32,
+    /// Listed fragments per dispatch of the exhaustive scan.
+    pub listed_per_dispatch: u32,
+    /// Pairs the candidate append buffer holds at first (it grows on overflow).
+    pub initial_pairs: u32,
+    /// Pairs per dispatch of verification.
+    pub pairs_per_dispatch: u32,
+    /// Loop iterations one invocation of the verification kernel may spend in one
+    /// dispatch; a longer pair goes on in the next.
+    pub loop_budget: u32,
+}
+
+impl Default for Chunking {
+    fn default() -> Self {
+        Chunking {
+            block_fragments: 1 << 20,
+            listed_per_dispatch: 1 << 16,
+            initial_pairs: 1 << 20,
+            pairs_per_dispatch: 1 << 18,
+            loop_budget: u32::MAX,
+        }
+    }
+}
+
+impl Chunking {
+    /// Loop iterations an invocation may run on a software device: llvmpipe and lavapipe
+    /// silently end any shader loop after 65,535 iterations (Mesa's loop limiter), so
+    /// there kernels get shares small enough to stay under it.
+    pub const SOFTWARE_LOOP_LIMIT: u32 = 48_000;
+
+    /// The chunking for `adapter`: the defaults on hardware; on a software device, scan
+    /// blocks of 640 fragments (20 tiles of about 2,100 iterations each) and verification
+    /// shares within [`SOFTWARE_LOOP_LIMIT`](Self::SOFTWARE_LOOP_LIMIT).
+    pub fn for_adapter(adapter: &AdapterSummary) -> Chunking {
+        if adapter.software {
+            Chunking {
+                block_fragments: 640,
+                loop_budget: Self::SOFTWARE_LOOP_LIMIT,
+                ..Chunking::default()
+            }
+        } else {
+            Chunking::default()
+        }
+    }
+}
+
+/// A device, its queue and the pipelines, built once per process ([`Gpu::shared`]).
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    adapter: AdapterSummary,
+    /// The largest storage binding, in bytes.
+    max_binding: u64,
+    candidates: wgpu::ComputePipeline,
+    lcs: wgpu::ComputePipeline,
+    /// Reused between calls: the candidate append buffer and its pair capacity.
+    pairs_buffer: Mutex<Option<(wgpu::Buffer, u32)>>,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu")
+            .field("adapter", &self.adapter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kernels, one file each (validated by naga in the tests).
+pub const CANDIDATES_WGSL: &str = include_str!("../../../shaders/candidates.wgsl");
+pub const LCS_WGSL: &str = include_str!("../../../shaders/lcs.wgsl");
+
+/// Result of [`Gpu::lcs`] for a pair that cannot reach its bar.
+const NONE: u32 = u32::MAX;
+const WORKGROUP: u32 = 64;
+
+/// What the candidate kernel reads of one listed fragment (`Listed` in the shader).
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct ListedRecord {
+    sketch: [u32; SKETCH_BINS],
+    place: Meta,
+    position: u32,
+    lo: u32,
+    hi: u32,
+    pad: u32,
+}
+
+/// One pair for the verification kernel (`Task` in the shader).
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Task {
+    a_offset: u32,
+    a_len: u32,
+    b_offset: u32,
+    b_len: u32,
+    needed: u32,
+    scratch: u32,
+    pad: [u32; 2],
+}
+
+impl Gpu {
+    /// The process's GPU: the best hardware adapter, or with `allow_software` a software
+    /// one when there is no hardware; opened on first use and shared after.
+    pub fn shared(allow_software: bool) -> Result<Arc<Gpu>, GpuError> {
+        static HARDWARE: OnceLock<Result<Arc<Gpu>, GpuError>> = OnceLock::new();
+        static ANY: OnceLock<Result<Arc<Gpu>, GpuError>> = OnceLock::new();
+        let cell = if allow_software { &ANY } else { &HARDWARE };
+        cell.get_or_init(|| Gpu::open(allow_software).map(Arc::new))
+            .clone()
+    }
+
+    /// The adapter this device runs on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.adapter
+    }
+
+    fn open(allow_software: bool) -> Result<Gpu, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+            wgpu::DeviceType::DiscreteGpu => 0,
+            wgpu::DeviceType::IntegratedGpu => 1,
+            wgpu::DeviceType::VirtualGpu => 2,
+            wgpu::DeviceType::Other => 3,
+            wgpu::DeviceType::Cpu => 4,
+        };
+        let usable: Vec<wgpu::Adapter> = adapters
+            .into_iter()
+            .filter(|a| {
+                a.get_downlevel_capabilities()
+                    .flags
+                    .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+            })
+            .collect();
+        let Some(adapter) = usable.iter().min_by_key(|a| rank(a)) else {
+            return Err(GpuError::NoAdapter(String::new()));
+        };
+        let info = adapter.get_info();
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            api: info.backend.to_str().to_string(),
+            software: info.device_type == wgpu::DeviceType::Cpu,
+        };
+        if summary.software && !allow_software {
+            return Err(GpuError::SoftwareOnly(summary.to_string()));
+        }
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("codetable"),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device {
+            adapter: summary.to_string(),
+            message: e.to_string(),
+        })?;
+        let pipeline = |label: &str, source: &str| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let candidates = pipeline("candidates", CANDIDATES_WGSL);
+        let lcs = pipeline("lcs", LCS_WGSL);
+        tracing::debug!(adapter = %summary, "GPU device opened");
+        Ok(Gpu {
+            max_binding: limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size),
+            device,
+            queue,
+            adapter: summary,
+            candidates,
+            lcs,
+            pairs_buffer: Mutex::new(None),
+        })
+    }
+
+    /// The candidate pairs (positions of `order`, listed one first) found from each listed
+    /// position: the twin of [`crate::exhaustive::cpu_pairs`], in no particular order.
+    pub(crate) fn candidate_pairs(
+        &self,
+        order: &Order,
+        listed: &[Listed],
+        marked: &[u32],
+        min_agreement: u32,
+        chunking: &Chunking,
+    ) -> Result<Vec<(u32, u32)>, GpuError> {
+        let record_bytes = size_of::<ListedRecord>() as u64;
+        let block = (chunking.block_fragments as u64)
+            .min(self.max_binding / (SKETCH_BINS as u64 * 4))
+            .max(1) as usize;
+        let per_dispatch = (chunking.listed_per_dispatch as u64)
+            .min(self.max_binding / record_bytes)
+            .min(
+                self.device.limits().max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64,
+            )
+            .max(1) as usize;
+        let marked_buffer = self.input("marked", bytemuck::cast_slice(marked));
+        let blocks: Vec<(usize, wgpu::Buffer, wgpu::Buffer)> = (0..order.len())
+            .step_by(block)
+            .map(|start| {
+                let end = (start + block).min(order.len());
+                let sketches = bytemuck::cast_slice(&order.sketches[start..end]);
+                let metas = bytemuck::cast_slice(&order.metas[start..end]);
+                (
+                    start,
+                    self.input("sketches", sketches),
+                    self.input("metas", metas),
+                )
+            })
+            .collect();
+        let mut pairs = Vec::new();
+        for run in runs_of(listed, per_dispatch) {
+            let records: Vec<ListedRecord> = run
+                .iter()
+                .map(|l| ListedRecord {
+                    sketch: order.sketches[l.position as usize].0,
+                    place: order.metas[l.position as usize],
+                    position: l.position,
+                    lo: l.lo,
+                    hi: l.hi,
+                    pad: 0,
+                })
+                .collect();
+            let listed_buffer = self.input("listed", bytemuck::cast_slice(&records));
+            let (lo, hi) = run
+                .iter()
+                .filter(|l| l.lo < l.hi)
+                .fold((u32::MAX, 0), |(lo, hi), l| (lo.min(l.lo), hi.max(l.hi)));
+            for (start, sketches, metas) in &blocks {
+                let end = (*start + block).min(order.len());
+                if hi as usize <= *start || lo as usize >= end {
+                    continue;
+                }
+                let params = [
+                    run.len() as u32,
+                    *start as u32,
+                    (end - start) as u32,
+                    0,
+                    min_agreement,
+                    0,
+                    0,
+                    0,
+                ];
+                pairs.extend(self.append_pairs(
+                    params,
+                    [&listed_buffer, sketches, metas, &marked_buffer],
+                    run.len().div_ceil(WORKGROUP as usize) as u32,
+                    chunking,
+                )?);
+            }
+        }
+        Ok(pairs)
+    }
+
+    /// One dispatch of the candidate kernel, run again with a larger append buffer until
+    /// every pair it finds fits.
+    fn append_pairs(
+        &self,
+        mut params: [u32; 8],
+        inputs: [&wgpu::Buffer; 4],
+        workgroups: u32,
+        chunking: &Chunking,
+    ) -> Result<Vec<(u32, u32)>, GpuError> {
+        let mut cached = self.pairs_buffer.lock().unwrap_or_else(|e| e.into_inner());
+        let count = self.output("count", 4);
+        loop {
+            let capacity = match &*cached {
+                Some((_, capacity)) => *capacity,
+                None => chunking.initial_pairs.max(1),
+            };
+            if cached.is_none() {
+                *cached = Some((self.output("pairs", capacity as u64 * 8), capacity));
+            }
+            let (out, capacity) = cached.as_ref().expect("made above");
+            params[3] = *capacity;
+            let uniform = self.uniform(&params);
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.clear_buffer(&count, 0, None);
+            self.record(
+                &mut encoder,
+                &self.candidates,
+                &[
+                    &uniform, inputs[0], inputs[1], inputs[2], inputs[3], out, &count,
+                ],
+                workgroups,
+            );
+            self.queue.submit([encoder.finish()]);
+            if let Some(error) = pollster::block_on(scope.pop()) {
+                return Err(GpuError::Failed(error.to_string()));
+            }
+            let found = bytemuck::pod_read_unaligned::<u32>(&self.read(&count, 4)?[..4]);
+            if found > *capacity {
+                // Overflow: grow to what was found and run the dispatch again.
+                let grown = found.max(capacity.saturating_mul(2));
+                tracing::debug!(
+                    found,
+                    capacity,
+                    "candidate buffer overflow, dispatching again"
+                );
+                *cached = Some((self.output("pairs", grown as u64 * 8), grown));
+                continue;
+            }
+            let words: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(out, found as u64 * 8)?);
+            return Ok(words.chunks_exact(2).map(|p| (p[0], p[1])).collect());
+        }
+    }
+
+    /// The LCS of each pair of table rows when it reaches the pair's `needed`, else
+    /// `None`: the twin of [`Verifier::lcs_at_least`](crate::Verifier::lcs_at_least).
+    /// The shorter stream is the pattern (the LCS is symmetric), so V has fewest words.
+    pub(crate) fn lcs(
+        &self,
+        table: &FragmentTable,
+        pairs: &[(u32, u32)],
+        needed: &[u32],
+        chunking: &Chunking,
+    ) -> Result<Vec<Option<u32>>, GpuError> {
+        let mut results = vec![None; pairs.len()];
+        let budget = chunking.loop_budget.max(1);
+        // Loop iterations per text symbol, at most: 32 per word of the pattern for its mask,
+        // one per word for V, and the occasional bound check.
+        let cost = |pattern: usize| 34 * pattern.div_ceil(32) as u64 + 2;
+        let per_dispatch = (chunking.pairs_per_dispatch as usize)
+            .min(self.device.limits().max_compute_workgroups_per_dimension as usize * 64)
+            .max(1);
+        let words_limit = (self.max_binding / 4) as usize;
+        let mut start = 0;
+        while start < pairs.len() {
+            // A run of pairs whose streams and scratch fit one binding each.
+            let mut offsets: HashMap<u32, u32> = HashMap::new();
+            let mut symbols: Vec<u16> = Vec::new();
+            let mut tasks: Vec<Task> = Vec::new();
+            let mut indices: Vec<usize> = Vec::new();
+            let mut scratch = 0usize;
+            let mut end = start;
+            while end < pairs.len() && tasks.len() < per_dispatch {
+                let (a, b) = pairs[end];
+                let (a, b) = if table.stream(a).len() <= table.stream(b).len() {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                let (la, lb) = (table.stream(a).len(), table.stream(b).len());
+                if cost(la) > budget as u64 {
+                    // Not one text symbol fits the budget (a pattern of some 47,000 tokens
+                    // on a software device): this pair is verified on the CPU.
+                    tracing::debug!(la, lb, "pair too long for the loop budget, on the CPU");
+                    results[end] = Verifier::default().lcs_at_least(
+                        a,
+                        table.stream(a),
+                        table.stream(b),
+                        needed[end],
+                    );
+                    end += 1;
+                    continue;
+                }
+                let words = la.div_ceil(32);
+                let new_symbols = [a, b]
+                    .iter()
+                    .filter(|r| !offsets.contains_key(r))
+                    .map(|&r| table.stream(r).len())
+                    .sum::<usize>();
+                let fits = (symbols.len() + new_symbols).div_ceil(2) <= words_limit
+                    && scratch + words <= words_limit;
+                if !fits && !tasks.is_empty() {
+                    break;
+                }
+                let mut place = |r: u32| {
+                    *offsets.entry(r).or_insert_with(|| {
+                        let offset = symbols.len() as u32;
+                        let stream = table.stream(r);
+                        symbols.extend(
+                            stream
+                                .iter()
+                                .enumerate()
+                                .map(|(i, &s)| symbol::relative(i, s)),
+                        );
+                        offset
+                    })
+                };
+                let (a_offset, b_offset) = (place(a), place(b));
+                tasks.push(Task {
+                    a_offset,
+                    a_len: la as u32,
+                    b_offset,
+                    b_len: lb as u32,
+                    needed: needed[end],
+                    scratch: scratch as u32,
+                    pad: [0; 2],
+                });
+                indices.push(end);
+                scratch += words;
+                end += 1;
+            }
+            if symbols.len() % 2 == 1 {
+                symbols.push(0);
+            }
+            if tasks.is_empty() {
+                start = end;
+                continue;
+            }
+            // The text symbols every pair advances per dispatch, and so the dispatches
+            // needed. One share for all: the software device runs lanes in lockstep, so
+            // its loop limit counts the longest pattern of a group.
+            let longest = tasks.iter().map(|t| t.a_len as usize).max().unwrap_or(0);
+            let share = (budget as u64 / cost(longest)).clamp(1, u32::MAX as u64);
+            let rounds = tasks
+                .iter()
+                .map(|t| (t.b_len as u64).div_ceil(share).max(1))
+                .max()
+                .unwrap_or(1);
+            let uniform = self.uniform(&[tasks.len() as u32, share as u32, 0, 0]);
+            let task_buffer = self.input("tasks", bytemuck::cast_slice(&tasks));
+            let symbol_buffer = self.input("symbols", bytemuck::cast_slice(&symbols));
+            let scratch_buffer = self.output("scratch", scratch.max(1) as u64 * 4);
+            let out = self.output("lcs", tasks.len() as u64 * 4);
+            let progress = self.output("progress", tasks.len() as u64 * 4);
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.clear_buffer(&progress, 0, None);
+            for _ in 0..rounds {
+                self.record(
+                    &mut encoder,
+                    &self.lcs,
+                    &[
+                        &uniform,
+                        &task_buffer,
+                        &symbol_buffer,
+                        &scratch_buffer,
+                        &out,
+                        &progress,
+                    ],
+                    tasks.len().div_ceil(WORKGROUP as usize) as u32,
+                );
+            }
+            self.queue.submit([encoder.finish()]);
+            if let Some(error) = pollster::block_on(scope.pop()) {
+                return Err(GpuError::Failed(error.to_string()));
+            }
+            let found: Vec<u32> =
+                bytemuck::pod_collect_to_vec(&self.read(&out, tasks.len() as u64 * 4)?);
+            for (&k, &l) in indices.iter().zip(&found) {
+                results[k] = (l != NONE).then_some(l);
+            }
+            start = end;
+        }
+        Ok(results)
+    }
+
+    /// A read-only storage buffer holding `bytes` (at least one word).
+    fn input(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        let contents: &[u8] = if bytes.is_empty() { &[0; 4] } else { bytes };
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+    }
+
+    fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::cast_slice(words),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    /// A storage buffer the kernel writes and the host reads back.
+    fn output(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+        workgroups: u32,
+    ) {
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        if workgroups > 0 {
+            pass.dispatch_workgroups(workgroups, 1, 1);
+        }
+    }
+
+    /// The first `size` bytes of `buffer`, after all submitted work.
+    fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let size = size.next_multiple_of(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("staging"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+            let _ = sender.send(result);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| GpuError::Failed(e.to_string()))?;
+        receiver
+            .recv()
+            .map_err(|e| GpuError::Failed(e.to_string()))?
+            .map_err(|e| GpuError::Failed(e.to_string()))?;
+        let bytes = staging
+            .get_mapped_range(..)
+            .map_err(|e| GpuError::Failed(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+}
+
+/// Consecutive runs of at most `most` listed fragments whose scans sum to under 2³¹ pairs
+/// (so the kernel's 32-bit pair counter cannot wrap).
+fn runs_of(listed: &[Listed], most: usize) -> impl Iterator<Item = &[Listed]> {
+    let mut rest = listed;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (mut n, mut scanned) = (0usize, 0u64);
+        while n < rest.len() && n < most {
+            let span = rest[n].hi.saturating_sub(rest[n].lo) as u64;
+            if n > 0 && scanned + span >= 1 << 31 {
+                break;
+            }
+            scanned += span;
+            n += 1;
+        }
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        Some(run)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each kernel against its CPU twin, on the software Vulkan device when there is no
+    //! GPU (the test command installs it): these tests fail, never skip, without one.
+
+    use super::*;
+    use crate::exhaustive::cpu_pairs;
+    use crate::testing::{Spec, spec, table, xorshift};
+    use crate::{
+        Backend, MatchConfig, Strategy, Verifier, exact_classes, near_edges, near_edges_touching,
+        representatives,
+    };
+    use codetable_fingerprint::{Sketch, UNBANDED};
+
+    fn gpu() -> Arc<Gpu> {
+        Gpu::shared(true).expect(
+            "no GPU adapter, not even a software one: install mesa-vulkan-drivers and \
+             libvulkan1 (the test command does)",
+        )
+    }
+
+    /// Chunks so small that every path runs: many blocks, many dispatches, an append
+    /// buffer that overflows at once, verification in runs of 7 pairs.
+    const TINY: Chunking = Chunking {
+        block_fragments: 37,
+        listed_per_dispatch: 50,
+        initial_pairs: 1,
+        pairs_per_dispatch: 7,
+        loop_budget: 3_000,
+    };
+
+    /// `n` fragments, one or two per file (the second nested in the first, so spans
+    /// overlap): sketches from 4 prototypes with noise, streams from 4 prototypes with
+    /// edits, lengths from 10 to 400 tokens and names at varied distances.
+    fn generated(seed: u64, n: usize) -> FragmentTable {
+        let mut next = xorshift(seed | 1);
+        let mut files: Vec<Vec<Spec>> = Vec::new();
+        let mut made = 0;
+        while made < n {
+            let mut file = Vec::new();
+            let nested = made + 1 < n && next().is_multiple_of(5);
+            for k in 0..1 + nested as usize {
+                let prototype = (next() % 4) as u32;
+                let noise = next() % 60;
+                let mut bins = [0u32; 64];
+                for (b, bin) in bins.iter_mut().enumerate() {
+                    *bin = if next() % 100 >= noise {
+                        prototype * 1000 + b as u32
+                    } else {
+                        (next() as u32) & !UNBANDED
+                    };
+                }
+                let len = if k == 1 {
+                    10 + next() % 40
+                } else {
+                    50 + next() % 350
+                };
+                let stream: Vec<u16> = (0..len)
+                    .map(|i| match next() % 20 {
+                        0 => (next() % 50) as u16,
+                        1 => symbol::IDENTIFIER | (next() % 40) as u16,
+                        _ => ((i * 7 + prototype as u64) % 31) as u16,
+                    })
+                    .collect();
+                let mut s = spec(next(), next(), stream, Sketch(bins));
+                s.parent = (k == 1).then_some(0);
+                file.push(s);
+            }
+            made += file.len();
+            files.push(file);
+        }
+        table(&files)
+    }
+
+    fn sorted(mut pairs: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+        pairs.sort_unstable();
+        pairs
+    }
+
+    #[test]
+    fn the_candidate_kernel_finds_what_its_cpu_twin_finds() {
+        let gpu = gpu();
+        let config = MatchConfig::default();
+        for (seed, n) in [
+            (1, 0),
+            (2, 1),
+            (3, 2),
+            (4, 63),
+            (5, 64),
+            (6, 65),
+            (7, 130),
+            (8, 700),
+        ] {
+            let table = generated(seed, n);
+            let order = Order::new(
+                &table,
+                &representatives(&table, &exact_classes(&table)),
+                &config,
+            );
+            let mut next = xorshift(seed);
+            let marks: Vec<bool> = (0..table.len()).map(|_| next().is_multiple_of(4)).collect();
+            let (touching, bits) = order.touching(&marks);
+            let none = vec![0; order.len().div_ceil(32).max(1)];
+            for (listed, marked) in [(order.all(), &none), (touching, &bits)] {
+                let cpu = sorted(cpu_pairs(&order, &listed, marked, &config));
+                for chunking in [Chunking::for_adapter(gpu.adapter()), TINY] {
+                    let found = gpu
+                        .candidate_pairs(&order, &listed, marked, config.min_agreement, &chunking)
+                        .unwrap();
+                    assert_eq!(sorted(found), cpu, "{n} fragments, {chunking:?}");
+                }
+                if n >= 130 {
+                    assert!(cpu.len() > n, "the test needs candidates: {}", cpu.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_lcs_kernel_computes_what_the_cpu_verifier_computes() {
+        let gpu = gpu();
+        let table = generated(42, 300);
+        let mut next = xorshift(9);
+        let mut pairs: Vec<(u32, u32)> = (0..600)
+            .map(|_| (next() as u32 % 300, next() as u32 % 300))
+            .collect();
+        pairs.sort_unstable();
+        let mut verifier = Verifier::default();
+        let mut needed = Vec::new();
+        let mut expected = Vec::new();
+        for &(a, b) in &pairs {
+            let (sa, sb) = (table.stream(a), table.stream(b));
+            let lcs = crate::fragment_lcs(sa, sb);
+            // Bars below, at and above the LCS, and past the shorter stream.
+            let bar = match next() % 4 {
+                0 => 0,
+                1 => lcs,
+                2 => lcs + 1,
+                _ => (next() % 500) as u32,
+            };
+            needed.push(bar);
+            expected.push(verifier.lcs_at_least(a, sa, sb, bar));
+        }
+        assert!(expected.iter().filter(|e| e.is_some()).count() > 100);
+        for chunking in [Chunking::for_adapter(gpu.adapter()), TINY] {
+            let found = gpu.lcs(&table, &pairs, &needed, &chunking).unwrap();
+            for (k, (f, e)) in found.iter().zip(&expected).enumerate() {
+                let (a, b) = pairs[k];
+                assert_eq!(
+                    f,
+                    e,
+                    "pair {k}: gpu {f:?}, cpu {e:?}, lengths {} and {}, needed {}, {chunking:?}",
+                    table.stream(a).len(),
+                    table.stream(b).len(),
+                    needed[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_lcs_kernel_handles_word_edges_and_empty_streams() {
+        let gpu = gpu();
+        let lengths = [0u16, 1, 31, 32, 33, 63, 64, 65, 96, 200];
+        let specs: Vec<Vec<Spec>> = lengths
+            .iter()
+            .map(|&len| {
+                let stream = (0..len).map(|i| i * 5 % 7).collect();
+                vec![spec(len as u64, 0, stream, Sketch([0; 64]))]
+            })
+            .collect();
+        let table = table(&specs);
+        let rows = table.len() as u32;
+        let pairs: Vec<(u32, u32)> = (0..rows)
+            .flat_map(|a| (0..rows).map(move |b| (a, b)))
+            .collect();
+        let needed = vec![0; pairs.len()];
+        let expected: Vec<Option<u32>> = pairs
+            .iter()
+            .map(|&(a, b)| Some(crate::fragment_lcs(table.stream(a), table.stream(b))))
+            .collect();
+        let chunking = Chunking::for_adapter(gpu.adapter());
+        assert_eq!(
+            gpu.lcs(&table, &pairs, &needed, &chunking).unwrap(),
+            expected
+        );
+    }
+
+    #[test]
+    fn near_edges_are_the_same_on_both_backends() {
+        let gpu = gpu();
+        for seed in [3, 17] {
+            let table = generated(seed, 400);
+            let classes = exact_classes(&table);
+            let reps = representatives(&table, &classes);
+            let mut next = xorshift(seed);
+            let touched: Vec<bool> = (0..table.len())
+                .map(|_| next().is_multiple_of(10))
+                .collect();
+            for candidates in [Strategy::Lsh, Strategy::Exhaustive] {
+                let config = MatchConfig {
+                    candidates,
+                    ..MatchConfig::default()
+                };
+                let cpu = near_edges(&table, &classes, &config, &Backend::Cpu).unwrap();
+                let cpu_touching =
+                    near_edges_touching(&table, &reps, &touched, &config, &Backend::Cpu).unwrap();
+                assert!(cpu.1.len() > 20, "the test needs edges: {}", cpu.1.len());
+                for chunking in [Chunking::for_adapter(gpu.adapter()), TINY] {
+                    let backend = Backend::Gpu {
+                        gpu: gpu.clone(),
+                        chunking,
+                    };
+                    let on_gpu = near_edges(&table, &classes, &config, &backend).unwrap();
+                    assert_eq!(on_gpu, cpu, "{candidates:?}, {chunking:?}");
+                    let touching =
+                        near_edges_touching(&table, &reps, &touched, &config, &backend).unwrap();
+                    assert_eq!(touching, cpu_touching, "{candidates:?}, {chunking:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_agreement_bar_in_32_bit_words_is_the_cpus() {
+        // The shader's wide products, replayed in u64, across lengths up to u32::MAX.
+        let config = MatchConfig::default();
+        let wide = |x: u64, y: u64| x * y;
+        let mut next = xorshift(5);
+        for _ in 0..100_000 {
+            let a = (next() >> (next() % 64)) as u32;
+            let b = (next() >> (next() % 64)) as u32;
+            let (shorter, longer) = (a.min(b), a.max(b));
+            let agreement = (next() % 65) as u32;
+            let shader = agreement >= config.min_agreement
+                || (agreement >= 12
+                    && wide(5440, shorter as u64)
+                        < wide(100 * (agreement as u64 + 1), longer.max(1) as u64));
+            assert_eq!(
+                shader,
+                agreement >= config.agreement_needed(shorter, longer),
+                "{agreement} bins, {shorter} and {longer} tokens"
+            );
+        }
+    }
+}
