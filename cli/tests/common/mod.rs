@@ -18,6 +18,15 @@ pub fn codetable(args: &[&std::ffi::OsStr]) -> Output {
     run(command)
 }
 
+/// Like [`codetable`], with `configure` setting the child's environment first (variables to
+/// set or to remove).
+pub fn codetable_with(args: &[&std::ffi::OsStr], configure: impl FnOnce(&mut Command)) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_codetable"));
+    command.args(args);
+    configure(&mut command);
+    run(command)
+}
+
 fn run(mut command: Command) -> Output {
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || send.send(command.output().expect("codetable runs")));

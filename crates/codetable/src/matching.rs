@@ -295,7 +295,7 @@ pub(crate) fn match_tree(
             backend,
         )?,
         None => {
-            let (candidates, edges) = backend.run(options, |backend| {
+            let (candidates, edges) = backend.run(options, representatives.len(), |backend| {
                 near_edges(table, &classes, &options.matching, backend)
             })?;
             (candidates, edges, representatives.len() as u64)
@@ -424,7 +424,7 @@ fn match_changes(
         .iter()
         .filter(|&&r| touched[r as usize])
         .count() as u64;
-    let (candidates, mut edges) = backend.run(options, |backend| {
+    let (candidates, mut edges) = backend.run(options, representatives.len(), |backend| {
         near_edges_touching(table, representatives, &touched, &options.matching, backend)
     })?;
     edges.par_extend(
@@ -437,55 +437,55 @@ fn match_changes(
 }
 
 /// The backend a run matches on, and why it is not the one asked for, if it is not.
+/// `auto` looks for a GPU only when there is near-miss matching to do (a tree too small
+/// for it, or unchanged since the database's last run, never starts one).
 #[derive(Debug)]
 pub(crate) struct Selected {
     pub(crate) backend: Backend,
     pub(crate) fallback: Option<String>,
+    /// `auto` has not looked for a GPU yet.
+    undecided: bool,
 }
 
 impl Selected {
-    /// The backend `options` ask for, when near-miss matching will run (the CPU
-    /// otherwise): `gpu` without a usable adapter is an error, `auto` falls back to the
-    /// CPU and says why.
+    /// The backend `options` ask for: `gpu` without a usable adapter is an error at once;
+    /// `auto` decides when first needed.
     pub(crate) fn new(options: &AnalyzeOptions) -> Result<Selected, AnalyzeError> {
-        let choice = if options.matching.near_miss && options.find_families {
-            options.backend
-        } else {
-            BackendChoice::Cpu
+        let near_miss = options.matching.near_miss && options.find_families;
+        let backend = match options.backend {
+            BackendChoice::Gpu if near_miss => {
+                Backend::select(BackendChoice::Gpu, options.allow_software_gpu)?
+            }
+            _ => Backend::Cpu,
         };
-        if choice == BackendChoice::Auto {
-            return Ok(
-                match codetable_match::Gpu::shared(options.allow_software_gpu) {
-                    Ok(gpu) => Selected {
-                        backend: Backend::Gpu {
-                            chunking: codetable_match::Chunking::for_adapter(gpu.adapter()),
-                            gpu,
-                        },
-                        fallback: None,
-                    },
-                    Err(why) => {
-                        tracing::info!("matching on the CPU: {why}");
-                        Selected {
-                            backend: Backend::Cpu,
-                            fallback: Some(why.to_string()),
-                        }
-                    }
-                },
-            );
-        }
         Ok(Selected {
-            backend: Backend::select(choice, options.allow_software_gpu)?,
+            backend,
             fallback: None,
+            undecided: near_miss && options.backend == BackendChoice::Auto,
         })
     }
 
-    /// `work` on the selected backend; when the GPU fails under `auto`, again on the CPU
-    /// (logged, and named in the report).
+    /// `work` on the selected backend (the CPU for fewer than two representatives: there
+    /// is nothing to pair); when the GPU fails under `auto`, again on the CPU (logged, and
+    /// named in the report).
     fn run<T>(
         &mut self,
         options: &AnalyzeOptions,
+        representatives: usize,
         work: impl Fn(&Backend) -> Result<T, codetable_match::GpuError>,
     ) -> Result<T, AnalyzeError> {
+        if representatives < 2 {
+            return Ok(work(&Backend::Cpu)?);
+        }
+        if std::mem::take(&mut self.undecided) {
+            self.backend = Backend::select(BackendChoice::Auto, options.allow_software_gpu)
+                .expect("auto falls back to the CPU");
+            if let Backend::Cpu = self.backend {
+                self.fallback = codetable_match::Gpu::shared(options.allow_software_gpu)
+                    .err()
+                    .map(|why| why.to_string());
+            }
+        }
         match work(&self.backend) {
             Ok(found) => Ok(found),
             Err(why) if options.backend == BackendChoice::Auto => {

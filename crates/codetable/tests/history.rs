@@ -12,6 +12,8 @@
 //! `CODETABLE_HISTORY_MISSES=FILE` writes every missed pair there, and
 //! `CODETABLE_HISTORY_LIBS=a,b` analyses only those libraries.
 
+#[path = "recall/backends.rs"]
+mod backends;
 #[path = "recall/corpus.rs"]
 mod corpus;
 #[allow(dead_code)]
@@ -23,7 +25,8 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use codetable::{AnalyzeOptions, Report, analyze};
+use backends::analyze_on_both;
+use codetable::Report;
 use corpus::source_files;
 use mutate::{DIALECTS, Dialect, Function, functions};
 
@@ -363,7 +366,7 @@ fn recall_on_real_history() {
                 continue;
             }
             let started = Instant::now();
-            let report = analyze(&AnalyzeOptions::new(&lib_dir)).unwrap();
+            let report = analyze_on_both(&lib_dir);
             // Files codetable leaves out (generated, too big) cannot be found.
             let skipped: HashSet<&str> = report.skipped.iter().map(|s| s.path.as_str()).collect();
             let (pairs, left_out): (Vec<Pair>, Vec<Pair>) =

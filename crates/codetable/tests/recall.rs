@@ -6,6 +6,8 @@
 //! mutant counts as found when a reported family holds both it and its original. Run with
 //! `--nocapture` to see the table.
 
+#[path = "recall/backends.rs"]
+mod backends;
 #[path = "recall/corpus.rs"]
 mod corpus;
 #[path = "recall/mutate.rs"]
@@ -15,7 +17,8 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use codetable::{AnalyzeOptions, Report, analyze};
+use backends::analyze_on_both;
+use codetable::Report;
 use corpus::source_files;
 use mutate::{
     DIALECTS, Dialect, Function, Mutation, Rng, donor_statements, functions, mutant_file, mutate,
@@ -138,7 +141,7 @@ fn recall_on_mutated_real_functions() {
                 std::fs::write(work.path().join(&name), file).unwrap();
                 expected.push((name, line));
             }
-            let report = analyze(&AnalyzeOptions::new(work.path())).unwrap();
+            let report = analyze_on_both(work.path());
             let missed: Vec<String> = picked
                 .iter()
                 .zip(&expected)
