@@ -152,6 +152,13 @@ struct QueryArgs {
     /// Seconds to wait for a codetable process writing the database (0 to 86400).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     lock_wait: u64,
+    /// Near-miss candidates from the LSH band index (`lsh`) or from a scan of every
+    /// stored sketch (`exhaustive`: no LSH misses; on the GPU when there is one).
+    #[arg(long, value_enum, default_value_t = Candidates::Lsh)]
+    candidates: Candidates,
+    /// Where an exhaustive scan runs: `auto`, `gpu` or `cpu` (same answers).
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,6 +194,25 @@ enum BackendArg {
     Auto,
     Gpu,
     Cpu,
+}
+
+impl From<Candidates> for Strategy {
+    fn from(c: Candidates) -> Strategy {
+        match c {
+            Candidates::Lsh => Strategy::Lsh,
+            Candidates::Exhaustive => Strategy::Exhaustive,
+        }
+    }
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> BackendChoice {
+        match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Gpu => BackendChoice::Gpu,
+            BackendArg::Cpu => BackendChoice::Cpu,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -273,6 +299,8 @@ fn run_query(args: QueryArgs) -> anyhow::Result<()> {
     options.fingerprint.min_tokens = args.min_tokens;
     options.fingerprint.min_lines = args.min_lines;
     options.lock_wait = Duration::from_secs(args.lock_wait);
+    options.candidates = args.candidates.into();
+    options.backend = args.backend.into();
     let report = query(&input, &options)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
@@ -397,15 +425,8 @@ fn run_analyze(args: AnalyzeArgs, find_families: bool) -> anyhow::Result<()> {
     options.fingerprint.min_lines = args.min_lines;
     options.matching.min_similarity = (args.min_similarity * 1000.0).round() as u32;
     options.matching.near_miss = !args.no_near_miss;
-    options.matching.candidates = match args.candidates {
-        Candidates::Lsh => Strategy::Lsh,
-        Candidates::Exhaustive => Strategy::Exhaustive,
-    };
-    options.backend = match args.backend {
-        BackendArg::Auto => BackendChoice::Auto,
-        BackendArg::Gpu => BackendChoice::Gpu,
-        BackendArg::Cpu => BackendChoice::Cpu,
-    };
+    options.matching.candidates = args.candidates.into();
+    options.backend = args.backend.into();
     options.find_families = find_families;
     let database = &args.database;
     options.rebuild = database.rebuild;

@@ -118,14 +118,15 @@ fn assert_db_sound(db: &Path, context: &str) {
 // ---------------------------------------------------------------------------------------
 // Comparing reports.
 
-/// The report's text with the contents of `stats.timings_ms` and `stats.work` blanked.
+/// The report's text with the contents of `stats.timings_ms`, `stats.backend` and
+/// `stats.work` blanked.
 fn blank_work(text: &str) -> String {
     let Some(stats) = text.rfind("\"stats\":") else {
         return text.to_string();
     };
     let mut out = text[..stats].to_string();
     let mut rest = &text[stats..];
-    for key in ["\"timings_ms\":", "\"work\":"] {
+    for key in ["\"timings_ms\":", "\"backend\":", "\"work\":"] {
         let Some(at) = rest.find(key) else { continue };
         let Some(open) = rest[at..].find('{').map(|o| at + o) else {
             continue;
@@ -153,7 +154,7 @@ fn blank_work(text: &str) -> String {
 }
 
 #[test]
-fn blank_work_blanks_only_timings_and_work() {
+fn blank_work_blanks_only_timings_backend_and_work() {
     let report = r#"{
   "root": "x",
   "families": [{"path": "stats\\\"work\\\": {1}"}],
@@ -163,12 +164,16 @@ fn blank_work_blanks_only_timings_and_work() {
       "walk": 1.5,
       "total": 2.0
     },
+    "backend": {
+      "name": "cpu"
+    },
     "work": {
       "files_parsed": 3
     }
   }
 }"#;
     let blanked = blank_work(report);
+    assert!(blanked.contains(r#""backend": {}"#), "{blanked}");
     assert!(blanked.contains(r#""timings_ms": {}"#), "{blanked}");
     assert!(blanked.contains(r#""work": {}"#), "{blanked}");
     assert!(blanked.contains(r#""files": 3,"#), "{blanked}");
@@ -191,6 +196,7 @@ fn read_report(path: &Path) -> Value {
 fn stripped(mut report: Value) -> Value {
     if let Some(stats) = report["stats"].as_object_mut() {
         stats.remove("timings_ms");
+        stats.remove("backend");
         stats.remove("work");
     }
     report

@@ -15,6 +15,7 @@ use wgpu::util::DeviceExt;
 
 use crate::Verifier;
 use crate::exhaustive::{Listed, Meta, Order};
+use crate::scan::{ProbeRecord, StoredSketches};
 
 /// Why the GPU cannot be used.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -102,6 +103,9 @@ impl Chunking {
     }
 }
 
+/// A stored side on the GPU: (first position, sketches, lengths) of each block.
+pub(crate) type StoredBlocks = Vec<(usize, wgpu::Buffer, wgpu::Buffer)>;
+
 /// A device, its queue and the pipelines, built once per process ([`Gpu::shared`]).
 pub struct Gpu {
     device: wgpu::Device,
@@ -111,8 +115,9 @@ pub struct Gpu {
     max_binding: u64,
     candidates: wgpu::ComputePipeline,
     lcs: wgpu::ComputePipeline,
-    /// Reused between calls: the candidate append buffer and its pair capacity.
-    pairs_buffer: Mutex<Option<(wgpu::Buffer, u32)>>,
+    query: wgpu::ComputePipeline,
+    /// Reused between calls: the append buffer of `candidates` and `query`, and its bytes.
+    append_buffer: Mutex<Option<(wgpu::Buffer, u64)>>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -126,6 +131,7 @@ impl std::fmt::Debug for Gpu {
 /// The kernels, one file each (validated by naga in the tests).
 pub const CANDIDATES_WGSL: &str = include_str!("../../../shaders/candidates.wgsl");
 pub const LCS_WGSL: &str = include_str!("../../../shaders/lcs.wgsl");
+pub const QUERY_WGSL: &str = include_str!("../../../shaders/query.wgsl");
 
 /// Result of [`Gpu::lcs`] for a pair that cannot reach its bar.
 const NONE: u32 = u32::MAX;
@@ -229,6 +235,7 @@ impl Gpu {
         };
         let candidates = pipeline("candidates", CANDIDATES_WGSL);
         let lcs = pipeline("lcs", LCS_WGSL);
+        let query = pipeline("query", QUERY_WGSL);
         tracing::debug!(adapter = %summary, "GPU device opened");
         Ok(Gpu {
             max_binding: limits
@@ -239,7 +246,8 @@ impl Gpu {
             adapter: summary,
             candidates,
             lcs,
-            pairs_buffer: Mutex::new(None),
+            query,
+            append_buffer: Mutex::new(None),
         })
     }
 
@@ -310,69 +318,147 @@ impl Gpu {
                     0,
                     0,
                 ];
-                pairs.extend(self.append_pairs(
+                let words = self.append(
+                    &self.candidates,
                     params,
-                    [&listed_buffer, sketches, metas, &marked_buffer],
+                    &[&listed_buffer, sketches, metas, &marked_buffer],
                     run.len().div_ceil(WORKGROUP as usize) as u32,
+                    2,
                     chunking,
-                )?);
+                )?;
+                pairs.extend(words.chunks_exact(2).map(|p| (p[0], p[1])));
             }
         }
         Ok(pairs)
     }
 
-    /// One dispatch of the candidate kernel, run again with a larger append buffer until
-    /// every pair it finds fits.
-    fn append_pairs(
+    /// One dispatch of an appending kernel (`candidates`, `query`), run again with a
+    /// larger append buffer until every record it finds fits: the records' words. The
+    /// kernel's bindings are the uniform, `inputs`, the append buffer and its counter.
+    fn append(
         &self,
+        pipeline: &wgpu::ComputePipeline,
         mut params: [u32; 8],
-        inputs: [&wgpu::Buffer; 4],
+        inputs: &[&wgpu::Buffer],
         workgroups: u32,
+        words_per_record: u32,
         chunking: &Chunking,
-    ) -> Result<Vec<(u32, u32)>, GpuError> {
-        let mut cached = self.pairs_buffer.lock().unwrap_or_else(|e| e.into_inner());
+    ) -> Result<Vec<u32>, GpuError> {
+        let record_bytes = words_per_record as u64 * 4;
+        let mut cached = self.append_buffer.lock().unwrap_or_else(|e| e.into_inner());
         let count = self.output("count", 4);
         loop {
-            let capacity = match &*cached {
-                Some((_, capacity)) => *capacity,
-                None => chunking.initial_pairs.max(1),
-            };
+            let bytes = cached
+                .as_ref()
+                .map_or(chunking.initial_pairs.max(1) as u64 * 8, |(_, bytes)| {
+                    *bytes
+                });
             if cached.is_none() {
-                *cached = Some((self.output("pairs", capacity as u64 * 8), capacity));
+                *cached = Some((self.output("append", bytes), bytes));
             }
-            let (out, capacity) = cached.as_ref().expect("made above");
-            params[3] = *capacity;
+            let (out, _) = cached.as_ref().expect("made above");
+            let capacity = (bytes / record_bytes).min(u32::MAX as u64) as u32;
+            params[3] = capacity;
             let uniform = self.uniform(&params);
+            let mut buffers = vec![&uniform];
+            buffers.extend_from_slice(inputs);
+            buffers.extend([out, &count]);
             let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let mut encoder = self.device.create_command_encoder(&Default::default());
             encoder.clear_buffer(&count, 0, None);
-            self.record(
-                &mut encoder,
-                &self.candidates,
-                &[
-                    &uniform, inputs[0], inputs[1], inputs[2], inputs[3], out, &count,
-                ],
-                workgroups,
-            );
+            self.record(&mut encoder, pipeline, &buffers, workgroups);
             self.queue.submit([encoder.finish()]);
             if let Some(error) = pollster::block_on(scope.pop()) {
                 return Err(GpuError::Failed(error.to_string()));
             }
             let found = bytemuck::pod_read_unaligned::<u32>(&self.read(&count, 4)?[..4]);
-            if found > *capacity {
+            if found > capacity {
                 // Overflow: grow to what was found and run the dispatch again.
-                let grown = found.max(capacity.saturating_mul(2));
-                tracing::debug!(
-                    found,
-                    capacity,
-                    "candidate buffer overflow, dispatching again"
-                );
-                *cached = Some((self.output("pairs", grown as u64 * 8), grown));
+                let grown = (found as u64 * record_bytes).max(bytes.saturating_mul(2));
+                tracing::debug!(found, capacity, "append buffer overflow, dispatching again");
+                *cached = Some((self.output("append", grown), grown));
                 continue;
             }
-            let words: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(out, found as u64 * 8)?);
-            return Ok(words.chunks_exact(2).map(|p| (p[0], p[1])).collect());
+            return Ok(bytemuck::pod_collect_to_vec(
+                &self.read(out, found as u64 * record_bytes)?,
+            ));
         }
+    }
+
+    /// The stored fragments that pass the pair rule for each probe record: (probe, stored
+    /// position, agreement), the twin of [`crate::scan::cpu_hits`], in no particular order.
+    /// The stored side is uploaded once per [`StoredSketches`] and block size.
+    pub(crate) fn query_hits(
+        &self,
+        stored: &StoredSketches,
+        records: &[ProbeRecord],
+        min_agreement: u32,
+        chunking: &Chunking,
+    ) -> Result<Vec<(u32, u32, u32)>, GpuError> {
+        let block = (chunking.block_fragments as u64)
+            .min(self.max_binding / (SKETCH_BINS as u64 * 4))
+            .min(
+                self.device.limits().max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64,
+            )
+            .max(1) as usize;
+        // Each invocation loops 64 times per probe (and 64 to load its own sketch).
+        let per_dispatch = (chunking.listed_per_dispatch as u64)
+            .min((chunking.loop_budget as u64).saturating_sub(64) / 70)
+            .min(self.max_binding / size_of::<ProbeRecord>() as u64)
+            .max(1) as usize;
+        let mut uploaded = stored.uploaded.lock().unwrap_or_else(|e| e.into_inner());
+        if uploaded.as_ref().is_none_or(|(b, _)| *b != block) {
+            let blocks = (0..stored.len())
+                .step_by(block)
+                .map(|start| {
+                    let end = (start + block).min(stored.len());
+                    let sketches = bytemuck::cast_slice(&stored.sketches[start..end]);
+                    let lengths = bytemuck::cast_slice(&stored.lengths[start..end]);
+                    (
+                        start,
+                        self.input("stored sketches", sketches),
+                        self.input("stored lengths", lengths),
+                    )
+                })
+                .collect();
+            *uploaded = Some((block, blocks));
+        }
+        let (_, blocks) = uploaded.as_ref().expect("uploaded above");
+        let mut hits = Vec::new();
+        for (k, run) in records.chunks(per_dispatch).enumerate() {
+            let offset = (k * per_dispatch) as u32;
+            let queries = self.input("queries", bytemuck::cast_slice(run));
+            let (lo, hi) = run
+                .iter()
+                .filter(|r| r.lo < r.hi)
+                .fold((u32::MAX, 0), |(lo, hi), r| (lo.min(r.lo), hi.max(r.hi)));
+            for (start, sketches, lengths) in blocks {
+                let end = (*start + block).min(stored.len());
+                if hi as usize <= *start || lo as usize >= end {
+                    continue;
+                }
+                let params = [
+                    run.len() as u32,
+                    *start as u32,
+                    (end - start) as u32,
+                    0,
+                    min_agreement,
+                    0,
+                    0,
+                    0,
+                ];
+                let words = self.append(
+                    &self.query,
+                    params,
+                    &[&queries, sketches, lengths],
+                    (end - start).div_ceil(WORKGROUP as usize) as u32,
+                    4,
+                    chunking,
+                )?;
+                hits.extend(words.chunks_exact(4).map(|h| (h[0] + offset, h[1], h[2])));
+            }
+        }
+        Ok(hits)
     }
 
     /// The LCS of each pair of table rows when it reaches the pair's `needed`, else
@@ -859,6 +945,58 @@ mod tests {
                     assert_eq!(touching, cpu_touching, "{candidates:?}, {chunking:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_query_kernel_finds_what_its_cpu_twin_finds() {
+        let gpu = gpu();
+        let config = MatchConfig::default();
+        let mut next = xorshift(77);
+        let sketch = |next: &mut dyn FnMut() -> u64| {
+            let prototype = (next() % 5) as u32;
+            let noise = next() % 70;
+            let mut bins = [0u32; 64];
+            for (b, bin) in bins.iter_mut().enumerate() {
+                *bin = if next() % 100 >= noise {
+                    prototype * 1000 + b as u32
+                } else {
+                    next() as u32 & !UNBANDED
+                };
+            }
+            Sketch(bins)
+        };
+        let stored = crate::StoredSketches::new(
+            (0..1500u64)
+                .map(|k| {
+                    (
+                        k,
+                        (next() % 2) as u16,
+                        20 + (next() % 600) as u32,
+                        sketch(&mut next),
+                    )
+                })
+                .collect(),
+        );
+        let probes: Vec<crate::Probe> = (0..90)
+            .map(|_| crate::Probe {
+                group: (next() % 2) as u16,
+                tokens: 20 + (next() % 600) as u32,
+                sketch: sketch(&mut next),
+            })
+            .collect();
+        let cpu = crate::hits(&stored, &probes, &config, &Backend::Cpu).unwrap();
+        assert!(cpu.len() > 1000, "the test needs hits: {}", cpu.len());
+        for chunking in [Chunking::for_adapter(gpu.adapter()), TINY] {
+            let backend = Backend::Gpu {
+                gpu: gpu.clone(),
+                chunking,
+            };
+            assert_eq!(
+                crate::hits(&stored, &probes, &config, &backend).unwrap(),
+                cpu,
+                "{chunking:?}"
+            );
         }
     }
 

@@ -56,13 +56,15 @@ mod families;
 mod gpu;
 mod near;
 mod runs;
+mod scan;
 mod verify;
 
 pub use backend::{Backend, BackendChoice};
 pub use families::{CloneType, Family, Previous, families, families_since};
-pub use gpu::{AdapterSummary, CANDIDATES_WGSL, Chunking, Gpu, GpuError, LCS_WGSL};
+pub use gpu::{AdapterSummary, CANDIDATES_WGSL, Chunking, Gpu, GpuError, LCS_WGSL, QUERY_WGSL};
 pub use near::{Candidate, candidates, near_edges, near_edges_touching, representatives};
 pub use runs::{RunConfig, RunFile, statement_runs};
+pub use scan::{Hit, Probe, StoredSketches, hits};
 pub use verify::{
     Edge, Verifier, containment_milli, fragment_lcs, needed_lcs, required_lcs, similarity_milli,
     verify,

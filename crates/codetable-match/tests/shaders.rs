@@ -29,12 +29,16 @@ fn every_shader_parses_and_validates() {
         );
         checked.push(path.file_name().unwrap().to_string_lossy().into_owned());
         assert!(
-            [codetable_match::CANDIDATES_WGSL, codetable_match::LCS_WGSL]
-                .contains(&source.as_str()),
+            [
+                codetable_match::CANDIDATES_WGSL,
+                codetable_match::LCS_WGSL,
+                codetable_match::QUERY_WGSL,
+            ]
+            .contains(&source.as_str()),
             "{}: not embedded by the matcher",
             path.display()
         );
     }
     checked.sort();
-    assert_eq!(checked, ["candidates.wgsl", "lcs.wgsl"]);
+    assert_eq!(checked, ["candidates.wgsl", "lcs.wgsl", "query.wgsl"]);
 }

@@ -2,8 +2,10 @@
 //! matched against every tree of a pattern database.
 //!
 //! Exact matches go through each segment's Bloom filter, then a binary search of its
-//! Type-2 key index; near-miss matches through its LSH band index, the pair rule of the
-//! matcher (lengths, sketch agreement) and the same integer LCS verification.
+//! Type-2 key index; near-miss matches through its LSH band index (or, with
+//! [`Strategy::Exhaustive`], a scan of every stored sketch on the CPU or the GPU), the
+//! pair rule of the matcher (lengths, sketch agreement) and the same integer LCS
+//! verification.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use codetable_fingerprint::{FingerprintConfig, Fingerprinter, FragmentKind, FragmentTable};
-use codetable_match::{MatchConfig, Verifier, needed_lcs, similarity_milli};
+use codetable_match::{
+    Backend, BackendChoice, MatchConfig, Probe, StoredSketches, Strategy, Verifier, needed_lcs,
+    similarity_milli,
+};
 use codetable_store::segment::{BANDS, ROWS_PER_BAND, bloom_key};
 use codetable_store::{Database, Segment, StoreError};
 use codetable_syntax::{Category, Detection, Language, SyntaxParser};
@@ -40,6 +45,12 @@ pub struct QueryOptions {
     pub top: usize,
     pub fingerprint: FingerprintConfig,
     pub lock_wait: Duration,
+    /// Near-miss candidates from the LSH band index (default) or from every stored sketch.
+    pub candidates: Strategy,
+    /// Where an exhaustive scan runs (the band index is read on the CPU).
+    pub backend: BackendChoice,
+    /// Let `auto` and `gpu` use a software GPU adapter.
+    pub allow_software_gpu: bool,
 }
 
 impl QueryOptions {
@@ -51,6 +62,9 @@ impl QueryOptions {
             top: 10,
             fingerprint: FingerprintConfig::default(),
             lock_wait: codetable_store::db::DEFAULT_WAIT,
+            candidates: Strategy::Lsh,
+            backend: BackendChoice::Auto,
+            allow_software_gpu: crate::allow_software_gpu(),
         }
     }
 }
@@ -63,6 +77,10 @@ pub struct QueryReport {
     pub fragments: Vec<QueryFragment>,
     /// Fragments of the input that were looked up.
     pub fragments_queried: u64,
+    /// `lsh` or `exhaustive`.
+    pub candidates: String,
+    /// Where the exhaustive scan ran: `cpu` or `gpu` (`cpu` for `lsh`).
+    pub backend: String,
     pub milliseconds: f64,
 }
 
@@ -101,6 +119,9 @@ pub struct PatternIndex {
     live: HashMap<(i64, u32), (u32, Vec<u8>)>,
     trees: Vec<String>,
     matching: MatchConfig,
+    /// Every live near-miss-matchable row's sketch, for exhaustive scans (built on first
+    /// use); keys are `segment index << 32 | row`.
+    stored: std::sync::OnceLock<StoredSketches>,
 }
 
 impl PatternIndex {
@@ -128,6 +149,7 @@ impl PatternIndex {
             live,
             trees: names,
             matching: MatchConfig::default(),
+            stored: Default::default(),
         })
     }
 
@@ -147,13 +169,67 @@ impl PatternIndex {
             .sum()
     }
 
-    /// Where row `q` of `table` occurs, best first.
+    /// The near-miss candidates of `rows` of `table` from a scan of all stored sketches
+    /// (the pair rule at `min_similarity`), by row: (segment id, row) each.
+    pub fn scan(
+        &self,
+        table: &FragmentTable,
+        rows: &[u32],
+        min_similarity: u32,
+        backend: &Backend,
+    ) -> Result<HashMap<u32, Vec<(i64, u32)>>, codetable_match::GpuError> {
+        let stored = self.stored.get_or_init(|| {
+            let mut all = Vec::new();
+            for (k, (id, segment)) in self.segments.iter().enumerate() {
+                let columns = segment.columns();
+                for row in 0..columns.ids.len() {
+                    let live = self.live.contains_key(&(*id, columns.spans[row].file));
+                    if live && !columns.kinds[row].is(FragmentKind::STATEMENT_RUN) {
+                        let key = (k as u64) << 32 | row as u64;
+                        let tokens = columns.spans[row].tokens();
+                        all.push((key, columns.kinds[row].group, tokens, columns.sketches[row]));
+                    }
+                }
+            }
+            StoredSketches::new(all)
+        });
+        let rows: Vec<u32> = rows
+            .iter()
+            .copied()
+            .filter(|&r| !table.kinds[r as usize].is(FragmentKind::STATEMENT_RUN))
+            .collect();
+        let probes: Vec<Probe> = rows
+            .iter()
+            .map(|&r| Probe {
+                group: table.kinds[r as usize].group,
+                tokens: table.spans[r as usize].tokens(),
+                sketch: table.sketches[r as usize],
+            })
+            .collect();
+        let config = MatchConfig {
+            min_similarity,
+            ..self.matching.clone()
+        };
+        let mut by_row: HashMap<u32, Vec<(i64, u32)>> = HashMap::new();
+        for hit in codetable_match::hits(stored, &probes, &config, backend)? {
+            let segment = self.segments[(hit.key >> 32) as usize].0;
+            by_row
+                .entry(rows[hit.probe as usize])
+                .or_default()
+                .push((segment, hit.key as u32));
+        }
+        Ok(by_row)
+    }
+
+    /// Where row `q` of `table` occurs, best first. Near-miss candidates come from each
+    /// segment's band index, or from `scanned` (a [`PatternIndex::scan`]'s) when given.
     pub fn matches(
         &self,
         table: &FragmentTable,
         q: u32,
         min_similarity: u32,
         top: usize,
+        scanned: Option<&[(i64, u32)]>,
     ) -> Vec<QueryMatch> {
         let mut verifier = Verifier::default();
         let r = q as usize;
@@ -191,10 +267,17 @@ impl PatternIndex {
                 continue;
             }
             let sketch = &table.sketches[r];
-            let mut candidates: Vec<u32> = (0..BANDS)
-                .filter(|&band| sketch.is_banded(band, ROWS_PER_BAND))
-                .flat_map(|band| segment.rows_in_band(group, sketch, band).iter().copied())
-                .collect();
+            let mut candidates: Vec<u32> = match scanned {
+                Some(scanned) => scanned
+                    .iter()
+                    .filter(|(segment, _)| segment == id)
+                    .map(|&(_, row)| row)
+                    .collect(),
+                None => (0..BANDS)
+                    .filter(|&band| sketch.is_banded(band, ROWS_PER_BAND))
+                    .flat_map(|band| segment.rows_in_band(group, sketch, band).iter().copied())
+                    .collect(),
+            };
             candidates.sort_unstable();
             candidates.dedup();
             for row in candidates {
@@ -349,9 +432,22 @@ pub fn query(input: &QueryInput, options: &QueryOptions) -> Result<QueryReport, 
     let started = Instant::now();
     let index = PatternIndex::open(&options.database, options.lock_wait)?;
     let (table, paths) = fingerprint_input(input, options)?;
+    let backend = match options.candidates {
+        Strategy::Lsh => Backend::Cpu,
+        Strategy::Exhaustive => Backend::select(options.backend, options.allow_software_gpu)?,
+    };
+    let scanned = match options.candidates {
+        Strategy::Lsh => None,
+        Strategy::Exhaustive => {
+            let rows: Vec<u32> = (0..table.len() as u32).collect();
+            Some(index.scan(&table, &rows, options.min_similarity, &backend)?)
+        }
+    };
     let mut report = QueryReport {
         schema_version: 1,
         fragments_queried: table.len() as u64,
+        candidates: options.candidates.name().into(),
+        backend: backend.name().into(),
         ..QueryReport::default()
     };
     // A nested fragment whose every place lies inside a place of an enclosing fragment
@@ -364,7 +460,10 @@ pub fn query(input: &QueryInput, options: &QueryOptions) -> Result<QueryReport, 
             && m.end_byte <= outer.end_byte
     };
     for q in 0..table.len() as u32 {
-        let matches = index.matches(&table, q, options.min_similarity, options.top);
+        let near = scanned
+            .as_ref()
+            .map(|s| s.get(&q).map_or(&[][..], Vec::as_slice));
+        let matches = index.matches(&table, q, options.min_similarity, options.top, near);
         if matches.is_empty() {
             continue;
         }
