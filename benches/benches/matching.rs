@@ -23,7 +23,12 @@ use codetable_match::{exact_classes, near_edges};
 use codetable_syntax::SyntaxParser;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
+/// The recall corpus: `CODETABLE_RECALL_CORPUS`, else `target/recall-corpus` (made if
+/// missing).
 fn corpus() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CODETABLE_RECALL_CORPUS") {
+        return PathBuf::from(dir);
+    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = workspace.join("target/recall-corpus");
     if !dir.is_dir() {
