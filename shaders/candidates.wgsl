@@ -9,7 +9,8 @@
 // count still grows, so the host sees the overflow and dispatches again with room.
 //
 // The block's sketches are read through workgroup memory, 32 at a time, shared by the
-// workgroup's 64 listed fragments. Integers only: the answers are the CPU's.
+// workgroup's 64 listed fragments. Integers only: the answers are the CPU's. The host
+// prepends agreement.wgsl (`agrees_enough`).
 
 struct Params {
     listed: u32,        // entries in `listed`
@@ -56,33 +57,6 @@ var<workgroup> range_lo: atomic<u32>;
 var<workgroup> range_hi: atomic<u32>;
 var<workgroup> scan_lo: u32;
 var<workgroup> scan_hi: u32;
-
-// x · y as (low, high) words, for x < 2^16.
-fn wide_product(x: u32, y: u32) -> vec2<u32> {
-    let high_part = x * (y >> 16u);
-    let low_part = x * (y & 0xffffu);
-    let low = low_part + (high_part << 16u);
-    let carry = select(0u, 1u, low < low_part);
-    return vec2<u32>(low, (high_part >> 16u) + carry);
-}
-
-fn less(a: vec2<u32>, b: vec2<u32>) -> bool {
-    return a.y < b.y || (a.y == b.y && a.x < b.x);
-}
-
-// agreement ≥ MatchConfig::agreement_needed(shorter, longer), that is
-// agreement ≥ min(M, max(12, ⌊64·85·shorter / (100·longer)⌋)), without 64-bit integers:
-// ⌊5440·s / (100·l)⌋ ≤ g exactly when 5440·s < 100·l·(g + 1).
-fn agrees_enough(agreement: u32, shorter: u32, longer: u32) -> bool {
-    if agreement >= params.min_agreement {
-        return true;
-    }
-    if agreement < 12u {
-        return false;
-    }
-    let l = max(longer, 1u);
-    return less(wide_product(5440u, shorter), wide_product(100u * (agreement + 1u), l));
-}
 
 fn is_marked(position: u32) -> bool {
     return (marked[position >> 5u] & (1u << (position & 31u))) != 0u;
@@ -155,7 +129,7 @@ fn main(
                 let overlap = a_meta.file == b_meta.file
                     && a_meta.first_token < b_meta.end_token
                     && b_meta.first_token < a_meta.end_token;
-                if agrees_enough(agreement, shorter, longer) && !overlap {
+                if agrees_enough(agreement, shorter, longer, params.min_agreement) && !overlap {
                     let slot = atomicAdd(&count, 1u);
                     if slot < params.capacity {
                         out[slot] = vec2<u32>(a, b);

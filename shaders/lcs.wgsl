@@ -1,12 +1,13 @@
 // Verification of candidate pairs: the length of the longest common subsequence of two
-// verification streams, bit-parallel (Hyyrö 2004) in 32-bit words. CPU twin:
+// verification streams, by Hyyrö's bit-vector recurrence (2004) in 32-bit words. CPU twin:
 // `Verifier::lcs_at_least` in crates/codetable-match/src/verify.rs; host:
 // `Gpu::lcs` in gpu.rs.
 //
 // One invocation per pair. Streams are 16-bit symbols packed two to a word, already seen
 // from their own fragment (`symbol::relative`). The first stream is the pattern: for each
 // symbol of the second, the match mask of each 32-symbol word of the pattern is built by
-// comparison, so no per-pattern table is needed. The bit vector V lives in `scratch` at
+// comparison, so no per-pattern table is needed: the carry chain is bit-parallel (n·m/32
+// word updates) but the masks cost n·m symbol comparisons, where the CPU looks them up. The bit vector V lives in `scratch` at
 // the pair's own offset, and `progress` says how far into the text a pair has got, so
 // the host can spread a long pair over several dispatches. The result is the LCS when it
 // reaches `needed`, else NONE (as soon as it cannot): integers only, the CPU's answer.

@@ -7,7 +7,8 @@
 // pass through workgroup memory 16 at a time. Each query carries the run `lo..hi` of
 // stored positions (sorted by group and length) whose lengths fit it. Hits are appended
 // through the atomic `count`, which keeps counting past `capacity` so the host sees an
-// overflow and dispatches again with room.
+// overflow and dispatches again with room. The host prepends agreement.wgsl
+// (`agrees_enough`).
 
 struct Params {
     queries: u32,
@@ -47,30 +48,6 @@ const TILE: u32 = 16u;
 
 var<workgroup> tile: array<Query, 16>;
 
-// x · y as (low, high) words, for x < 2^16.
-fn wide_product(x: u32, y: u32) -> vec2<u32> {
-    let high_part = x * (y >> 16u);
-    let low_part = x * (y & 0xffffu);
-    let low = low_part + (high_part << 16u);
-    let carry = select(0u, 1u, low < low_part);
-    return vec2<u32>(low, (high_part >> 16u) + carry);
-}
-
-fn less(a: vec2<u32>, b: vec2<u32>) -> bool {
-    return a.y < b.y || (a.y == b.y && a.x < b.x);
-}
-
-// agreement ≥ MatchConfig::agreement_needed(shorter, longer), as in candidates.wgsl.
-fn agrees_enough(agreement: u32, shorter: u32, longer: u32) -> bool {
-    if agreement >= params.min_agreement {
-        return true;
-    }
-    if agreement < 12u {
-        return false;
-    }
-    return less(wide_product(5440u, shorter), wide_product(100u * (agreement + 1u), max(longer, 1u)));
-}
-
 @compute @workgroup_size(64)
 fn main(
     @builtin(local_invocation_index) lane: u32,
@@ -103,7 +80,7 @@ fn main(
                 }
                 let shorter = min(own_tokens, tile[k].tokens);
                 let longer = max(own_tokens, tile[k].tokens);
-                if agrees_enough(agreement, shorter, longer) {
+                if agrees_enough(agreement, shorter, longer, params.min_agreement) {
                     let slot = atomicAdd(&count, 1u);
                     if slot < params.capacity {
                         out[slot] = Hit(base + k, position, agreement, 0u);

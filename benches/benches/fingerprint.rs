@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p codetable-benches`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use codetable_fingerprint::{FingerprintConfig, Fingerprinter};
 use codetable_syntax::{Language, SyntaxParser};
@@ -12,20 +12,6 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 /// About this many bytes of real code per language.
 const SAMPLE_BYTES: usize = 1 << 20;
-
-fn corpus() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = workspace.join("target/recall-corpus");
-    if !dir.is_dir() {
-        let status = std::process::Command::new("bash")
-            .arg(workspace.join("scripts/recall-corpus.sh"))
-            .arg(&dir)
-            .status()
-            .expect("bash runs scripts/recall-corpus.sh");
-        assert!(status.success());
-    }
-    dir
-}
 
 fn sample(dir: &Path, language: Language) -> Vec<Vec<u8>> {
     let mut paths = Vec::new();
@@ -60,7 +46,7 @@ fn sample(dir: &Path, language: Language) -> Vec<Vec<u8>> {
 }
 
 fn stages(c: &mut Criterion) {
-    let corpus = corpus();
+    let corpus = codetable_benches::recall_corpus();
     let config = FingerprintConfig::default();
     for language in [
         Language::Rust,

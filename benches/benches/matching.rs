@@ -13,8 +13,6 @@
 //!
 //! `cargo bench -p codetable-benches --bench matching`
 
-use std::path::{Path, PathBuf};
-
 use codetable::{Backend, BackendChoice, MatchConfig, Strategy, allow_software_gpu};
 use codetable_fingerprint::{
     FileFingerprint, FingerprintConfig, Fingerprinter, FragmentTable, Hash128,
@@ -23,28 +21,9 @@ use codetable_match::{exact_classes, near_edges};
 use codetable_syntax::SyntaxParser;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// The recall corpus: `CODETABLE_RECALL_CORPUS`, else `target/recall-corpus` (made if
-/// missing).
-fn corpus() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CODETABLE_RECALL_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = workspace.join("target/recall-corpus");
-    if !dir.is_dir() {
-        let status = std::process::Command::new("bash")
-            .arg(workspace.join("scripts/recall-corpus.sh"))
-            .arg(&dir)
-            .status()
-            .expect("bash runs scripts/recall-corpus.sh");
-        assert!(status.success());
-    }
-    dir
-}
-
 /// The corpus's files, fingerprinted.
 fn fingerprints() -> Vec<FileFingerprint> {
-    let mut paths = codetable_benches::source_files(&corpus());
+    let mut paths = codetable_benches::source_files(&codetable_benches::recall_corpus());
     paths.sort_by(|a, b| a.0.cmp(&b.0));
     let (mut parser, mut fingerprinter) = (SyntaxParser::default(), Fingerprinter::default());
     let config = FingerprintConfig::default();

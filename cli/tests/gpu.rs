@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use common::codetable_with;
+use common::{codetable_with, copy_dir, repository};
 use serde_json::Value;
 
 const STRATEGIES: [&str; 2] = ["lsh", "exhaustive"];
@@ -302,29 +302,6 @@ fn assert_backend(report: &Value, backend: &str, context: &str) {
 
 // ---------------------------------------------------------------------------------------
 // Trees.
-
-fn repository() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
-
-/// Copies the regular files and directories under `from`, leaving out hidden ones (such as
-/// a pattern database someone made there).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let kind = entry.file_type().unwrap();
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A copy of this repository's `crates/` (real Rust code, some 14k lines) in `to`.
 fn crates_copy(to: &Path) -> PathBuf {

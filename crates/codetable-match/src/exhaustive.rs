@@ -148,7 +148,7 @@ impl Order {
     }
 
     /// The positions whose rows are marked (by table row), each with all its partners; a
-    /// pair of two marked positions is kept only from its later one's side (see
+    /// pair of two marked positions is kept only from its earlier one's side (see
     /// [`skips`]).
     pub(crate) fn touching(&self, marked: &[bool]) -> (Vec<Listed>, Vec<u32>) {
         let mut bits = vec![0u32; self.len().div_ceil(32).max(1)];

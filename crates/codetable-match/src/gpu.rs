@@ -20,8 +20,8 @@ use crate::scan::{ProbeRecord, StoredSketches};
 /// Why the GPU cannot be used.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum GpuError {
-    #[error("no GPU adapter found{0} (install a Vulkan driver, or use --backend cpu)")]
-    NoAdapter(String),
+    #[error("no GPU adapter found (install a Vulkan driver, or use --backend cpu)")]
+    NoAdapter,
     #[error(
         "only a software GPU adapter was found ({0}); set CODETABLE_ALLOW_SOFTWARE_GPU=1 to \
          use it, or use --backend cpu"
@@ -60,8 +60,12 @@ pub struct Chunking {
     pub block_fragments: u32,
     /// Listed fragments per dispatch of the exhaustive scan.
     pub listed_per_dispatch: u32,
-    /// Pairs the candidate append buffer holds at first (it grows on overflow).
+    /// Pairs the candidate append buffer holds at first in each dispatch (it grows on
+    /// overflow).
     pub initial_pairs: u32,
+    /// The most records an append buffer may hold (the binding size caps it too): past it
+    /// a run of listed fragments is split in two.
+    pub max_records: u32,
     /// Pairs per dispatch of verification.
     pub pairs_per_dispatch: u32,
     /// Loop iterations one invocation of the verification kernel may spend in one
@@ -75,6 +79,7 @@ impl Default for Chunking {
             block_fragments: 1 << 20,
             listed_per_dispatch: 1 << 16,
             initial_pairs: 1 << 20,
+            max_records: u32::MAX,
             pairs_per_dispatch: 1 << 18,
             loop_budget: u32::MAX,
         }
@@ -103,8 +108,8 @@ impl Chunking {
     }
 }
 
-/// A stored side on the GPU: (first position, sketches, lengths) of each block.
-pub(crate) type StoredBlocks = Vec<(usize, wgpu::Buffer, wgpu::Buffer)>;
+/// Stored fragments on the GPU, block by block: (start, end, and two columns).
+pub(crate) type StoredBlocks = Vec<(usize, usize, wgpu::Buffer, wgpu::Buffer)>;
 
 /// A device, its queue and the pipelines, built once per process ([`Gpu::shared`]).
 pub struct Gpu {
@@ -128,10 +133,17 @@ impl std::fmt::Debug for Gpu {
     }
 }
 
-/// The kernels, one file each (validated by naga in the tests).
-pub const CANDIDATES_WGSL: &str = include_str!("../../../shaders/candidates.wgsl");
+/// The kernels, one file each, the agreement bar in front of the two that use it
+/// (validated by naga in the tests).
+pub const CANDIDATES_WGSL: &str = concat!(
+    include_str!("../../../shaders/agreement.wgsl"),
+    include_str!("../../../shaders/candidates.wgsl")
+);
 pub const LCS_WGSL: &str = include_str!("../../../shaders/lcs.wgsl");
-pub const QUERY_WGSL: &str = include_str!("../../../shaders/query.wgsl");
+pub const QUERY_WGSL: &str = concat!(
+    include_str!("../../../shaders/agreement.wgsl"),
+    include_str!("../../../shaders/query.wgsl")
+);
 
 /// Result of [`Gpu::lcs`] for a pair that cannot reach its bar.
 const NONE: u32 = u32::MAX;
@@ -198,7 +210,7 @@ impl Gpu {
             })
             .collect();
         let Some(adapter) = usable.iter().min_by_key(|a| rank(a)) else {
-            return Err(GpuError::NoAdapter(String::new()));
+            return Err(GpuError::NoAdapter);
         };
         let info = adapter.get_info();
         let summary = AdapterSummary {
@@ -261,80 +273,166 @@ impl Gpu {
         min_agreement: u32,
         chunking: &Chunking,
     ) -> Result<Vec<(u32, u32)>, GpuError> {
-        let record_bytes = size_of::<ListedRecord>() as u64;
-        let block = (chunking.block_fragments as u64)
-            .min(self.max_binding / (SKETCH_BINS as u64 * 4))
-            .max(1) as usize;
+        let block = self.block(chunking);
         let per_dispatch = (chunking.listed_per_dispatch as u64)
-            .min(self.max_binding / record_bytes)
+            .min(self.max_binding / size_of::<ListedRecord>() as u64)
             .min(
                 self.device.limits().max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64,
             )
             .max(1) as usize;
         let marked_buffer = self.input("marked", bytemuck::cast_slice(marked));
-        let blocks: Vec<(usize, wgpu::Buffer, wgpu::Buffer)> = (0..order.len())
-            .step_by(block)
-            .map(|start| {
-                let end = (start + block).min(order.len());
-                let sketches = bytemuck::cast_slice(&order.sketches[start..end]);
-                let metas = bytemuck::cast_slice(&order.metas[start..end]);
-                (
-                    start,
-                    self.input("sketches", sketches),
-                    self.input("metas", metas),
-                )
+        let blocks = self.blocks(order.len(), block, |start, end| {
+            (
+                bytemuck::cast_slice(&order.sketches[start..end]),
+                bytemuck::cast_slice(&order.metas[start..end]),
+            )
+        });
+        let records: Vec<ListedRecord> = listed
+            .iter()
+            .map(|l| ListedRecord {
+                sketch: order.sketches[l.position as usize].0,
+                place: order.metas[l.position as usize],
+                position: l.position,
+                lo: l.lo,
+                hi: l.hi,
+                pad: 0,
             })
             .collect();
-        let mut pairs = Vec::new();
-        for run in runs_of(listed, per_dispatch) {
-            let records: Vec<ListedRecord> = run
-                .iter()
-                .map(|l| ListedRecord {
-                    sketch: order.sketches[l.position as usize].0,
-                    place: order.metas[l.position as usize],
-                    position: l.position,
-                    lo: l.lo,
-                    hi: l.hi,
-                    pad: 0,
-                })
-                .collect();
-            let listed_buffer = self.input("listed", bytemuck::cast_slice(&records));
-            let (lo, hi) = run
-                .iter()
-                .filter(|l| l.lo < l.hi)
-                .fold((u32::MAX, 0), |(lo, hi), l| (lo.min(l.lo), hi.max(l.hi)));
-            for (start, sketches, metas) in &blocks {
-                let end = (*start + block).min(order.len());
-                if hi as usize <= *start || lo as usize >= end {
-                    continue;
-                }
-                let params = [
-                    run.len() as u32,
-                    *start as u32,
-                    (end - start) as u32,
-                    0,
-                    min_agreement,
-                    0,
-                    0,
-                    0,
-                ];
-                let words = self.append(
-                    &self.candidates,
-                    params,
-                    &[&listed_buffer, sketches, metas, &marked_buffer],
-                    run.len().div_ceil(WORKGROUP as usize) as u32,
-                    2,
-                    chunking,
-                )?;
-                pairs.extend(words.chunks_exact(2).map(|p| (p[0], p[1])));
-            }
-        }
-        Ok(pairs)
+        let found = self.scan_blocks(
+            &self.candidates,
+            &records,
+            |r| (r.lo, r.hi),
+            per_dispatch,
+            &blocks,
+            Some(&marked_buffer),
+            min_agreement,
+            |run, _| run.div_ceil(WORKGROUP as usize) as u32,
+            2,
+            chunking,
+        )?;
+        Ok(found
+            .iter()
+            .flat_map(|(_, words)| words.chunks_exact(2).map(|p| (p[0], p[1])))
+            .collect())
     }
 
-    /// One dispatch of an appending kernel (`candidates`, `query`), run again with a
-    /// larger append buffer until every record it finds fits: the records' words. The
-    /// kernel's bindings are the uniform, `inputs`, the append buffer and its counter.
+    /// Stored fragments per block: the chunking's, within a binding and a dispatch.
+    fn block(&self, chunking: &Chunking) -> usize {
+        (chunking.block_fragments as u64)
+            .min(self.max_binding / (SKETCH_BINS as u64 * 4))
+            .min(
+                self.device.limits().max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64,
+            )
+            .max(1) as usize
+    }
+
+    /// `len` stored fragments uploaded in blocks of `block`: (start, end, and the two
+    /// columns `columns(start, end)` gives).
+    fn blocks<'a>(
+        &self,
+        len: usize,
+        block: usize,
+        columns: impl Fn(usize, usize) -> (&'a [u8], &'a [u8]),
+    ) -> StoredBlocks {
+        (0..len)
+            .step_by(block)
+            .map(|start| {
+                let end = (start + block).min(len);
+                let (first, second) = columns(start, end);
+                (
+                    start,
+                    end,
+                    self.input("stored", first),
+                    self.input("stored", second),
+                )
+            })
+            .collect()
+    }
+
+    /// Runs an appending kernel (`candidates`, `query`) over every run of `listed` records
+    /// and every block whose positions meet the run's ranges: the words each dispatch
+    /// appended, with the run's first index. A run whose records outgrow the largest append
+    /// buffer is split in two and dispatched again; runs are cut so that no dispatch scans
+    /// 2³¹ pairs, so the kernel's 32-bit counter cannot wrap. Bindings: the parameters,
+    /// the listed records, the block's two columns, `extra`, the append buffer, its count.
+    #[allow(clippy::too_many_arguments)] // one call per kernel, each naming its own parts
+    fn scan_blocks<T: bytemuck::Pod>(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        listed: &[T],
+        range: impl Fn(&T) -> (u32, u32),
+        per_dispatch: usize,
+        blocks: &StoredBlocks,
+        extra: Option<&wgpu::Buffer>,
+        min_agreement: u32,
+        workgroups: impl Fn(usize, usize) -> u32,
+        words_per_record: u32,
+        chunking: &Chunking,
+    ) -> Result<Vec<(usize, Vec<u32>)>, GpuError> {
+        let span = |r: &T| {
+            let (lo, hi) = range(r);
+            hi.saturating_sub(lo) as u64
+        };
+        let mut pending: Vec<(usize, usize, usize)> = Vec::new(); // (first, end, block)
+        for (first, end) in runs_of(listed, per_dispatch, span) {
+            let (lo, hi) = listed[first..end]
+                .iter()
+                .map(&range)
+                .filter(|(lo, hi)| lo < hi)
+                .fold((u32::MAX, 0), |(a, b), (lo, hi)| (a.min(lo), b.max(hi)));
+            for (k, (start, stop, _, _)) in blocks.iter().enumerate() {
+                if (hi as usize) > *start && (lo as usize) < *stop {
+                    pending.push((first, end, k));
+                }
+            }
+        }
+        pending.reverse();
+        let mut found = Vec::new();
+        while let Some((first, end, k)) = pending.pop() {
+            let (start, stop, columns_a, columns_b) = &blocks[k];
+            let run = &listed[first..end];
+            let run_buffer = self.input("listed", bytemuck::cast_slice(run));
+            let mut inputs = vec![&run_buffer, columns_a, columns_b];
+            inputs.extend(extra);
+            let params = [
+                run.len() as u32,
+                *start as u32,
+                (stop - start) as u32,
+                0,
+                min_agreement,
+                0,
+                0,
+                0,
+            ];
+            let groups = workgroups(run.len(), stop - start);
+            match self.append(
+                pipeline,
+                params,
+                &inputs,
+                groups,
+                words_per_record,
+                chunking,
+            )? {
+                Some(words) => found.push((first, words)),
+                None if run.len() > 1 => {
+                    let middle = first + run.len() / 2;
+                    pending.push((middle, end, k));
+                    pending.push((first, middle, k));
+                }
+                None => {
+                    return Err(GpuError::Failed(
+                        "one fragment has more candidates than the largest GPU buffer holds".into(),
+                    ));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// One dispatch of an appending kernel, run again with a larger append buffer until
+    /// every record it finds fits: the records' words, or `None` when they would not fit
+    /// the largest buffer a binding takes. The kernel's bindings are the uniform,
+    /// `inputs`, the append buffer and its counter.
     fn append(
         &self,
         pipeline: &wgpu::ComputePipeline,
@@ -343,22 +441,30 @@ impl Gpu {
         workgroups: u32,
         words_per_record: u32,
         chunking: &Chunking,
-    ) -> Result<Vec<u32>, GpuError> {
+    ) -> Result<Option<Vec<u32>>, GpuError> {
         let record_bytes = words_per_record as u64 * 4;
+        let most = (self.max_binding / record_bytes)
+            .min(chunking.max_records.max(1) as u64)
+            .min(u32::MAX as u64 / 2);
+        let mut capacity = (chunking.initial_pairs.max(1) as u64 * 8 / record_bytes).clamp(1, most);
         let mut cached = self.append_buffer.lock().unwrap_or_else(|e| e.into_inner());
         let count = self.output("count", 4);
         loop {
-            let bytes = cached
+            // The cached buffer only grows; a smaller capacity uses its start.
+            if cached
                 .as_ref()
-                .map_or(chunking.initial_pairs.max(1) as u64 * 8, |(_, bytes)| {
-                    *bytes
-                });
-            if cached.is_none() {
-                *cached = Some((self.output("append", bytes), bytes));
+                .is_none_or(|(_, bytes)| *bytes < capacity * record_bytes)
+            {
+                *cached = None;
+                let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+                let buffer = self.output("append", capacity * record_bytes);
+                if let Some(error) = pollster::block_on(scope.pop()) {
+                    return Err(GpuError::Failed(error.to_string()));
+                }
+                *cached = Some((buffer, capacity * record_bytes));
             }
             let (out, _) = cached.as_ref().expect("made above");
-            let capacity = (bytes / record_bytes).min(u32::MAX as u64) as u32;
-            params[3] = capacity;
+            params[3] = capacity as u32;
             let uniform = self.uniform(&params);
             let mut buffers = vec![&uniform];
             buffers.extend_from_slice(inputs);
@@ -371,17 +477,19 @@ impl Gpu {
             if let Some(error) = pollster::block_on(scope.pop()) {
                 return Err(GpuError::Failed(error.to_string()));
             }
-            let found = bytemuck::pod_read_unaligned::<u32>(&self.read(&count, 4)?[..4]);
+            let found = bytemuck::pod_read_unaligned::<u32>(&self.read(&count, 4)?[..4]) as u64;
             if found > capacity {
-                // Overflow: grow to what was found and run the dispatch again.
-                let grown = (found as u64 * record_bytes).max(bytes.saturating_mul(2));
+                if capacity == most {
+                    return Ok(None);
+                }
+                // Overflow: room for what was found, and dispatch again.
                 tracing::debug!(found, capacity, "append buffer overflow, dispatching again");
-                *cached = Some((self.output("append", grown), grown));
+                capacity = found.max(capacity * 2).min(most);
                 continue;
             }
-            return Ok(bytemuck::pod_collect_to_vec(
-                &self.read(out, found as u64 * record_bytes)?,
-            ));
+            return Ok(Some(bytemuck::pod_collect_to_vec(
+                &self.read(out, found * record_bytes)?,
+            )));
         }
     }
 
@@ -395,12 +503,7 @@ impl Gpu {
         min_agreement: u32,
         chunking: &Chunking,
     ) -> Result<Vec<(u32, u32, u32)>, GpuError> {
-        let block = (chunking.block_fragments as u64)
-            .min(self.max_binding / (SKETCH_BINS as u64 * 4))
-            .min(
-                self.device.limits().max_compute_workgroups_per_dimension as u64 * WORKGROUP as u64,
-            )
-            .max(1) as usize;
+        let block = self.block(chunking);
         // Each invocation loops 64 times per probe (and 64 to load its own sketch).
         let per_dispatch = (chunking.listed_per_dispatch as u64)
             .min((chunking.loop_budget as u64).saturating_sub(64) / 70)
@@ -408,57 +511,35 @@ impl Gpu {
             .max(1) as usize;
         let mut uploaded = stored.uploaded.lock().unwrap_or_else(|e| e.into_inner());
         if uploaded.as_ref().is_none_or(|(b, _)| *b != block) {
-            let blocks = (0..stored.len())
-                .step_by(block)
-                .map(|start| {
-                    let end = (start + block).min(stored.len());
-                    let sketches = bytemuck::cast_slice(&stored.sketches[start..end]);
-                    let lengths = bytemuck::cast_slice(&stored.lengths[start..end]);
-                    (
-                        start,
-                        self.input("stored sketches", sketches),
-                        self.input("stored lengths", lengths),
-                    )
-                })
-                .collect();
+            let blocks = self.blocks(stored.len(), block, |start, end| {
+                (
+                    bytemuck::cast_slice(&stored.sketches[start..end]),
+                    bytemuck::cast_slice(&stored.lengths[start..end]),
+                )
+            });
             *uploaded = Some((block, blocks));
         }
         let (_, blocks) = uploaded.as_ref().expect("uploaded above");
-        let mut hits = Vec::new();
-        for (k, run) in records.chunks(per_dispatch).enumerate() {
-            let offset = (k * per_dispatch) as u32;
-            let queries = self.input("queries", bytemuck::cast_slice(run));
-            let (lo, hi) = run
-                .iter()
-                .filter(|r| r.lo < r.hi)
-                .fold((u32::MAX, 0), |(lo, hi), r| (lo.min(r.lo), hi.max(r.hi)));
-            for (start, sketches, lengths) in blocks {
-                let end = (*start + block).min(stored.len());
-                if hi as usize <= *start || lo as usize >= end {
-                    continue;
-                }
-                let params = [
-                    run.len() as u32,
-                    *start as u32,
-                    (end - start) as u32,
-                    0,
-                    min_agreement,
-                    0,
-                    0,
-                    0,
-                ];
-                let words = self.append(
-                    &self.query,
-                    params,
-                    &[&queries, sketches, lengths],
-                    (end - start).div_ceil(WORKGROUP as usize) as u32,
-                    4,
-                    chunking,
-                )?;
-                hits.extend(words.chunks_exact(4).map(|h| (h[0] + offset, h[1], h[2])));
-            }
-        }
-        Ok(hits)
+        let found = self.scan_blocks(
+            &self.query,
+            records,
+            |r| (r.lo, r.hi),
+            per_dispatch,
+            blocks,
+            None,
+            min_agreement,
+            |_, block_len| block_len.div_ceil(WORKGROUP as usize) as u32,
+            4,
+            chunking,
+        )?;
+        Ok(found
+            .iter()
+            .flat_map(|(first, words)| {
+                words
+                    .chunks_exact(4)
+                    .map(move |h| (h[0] + *first as u32, h[1], h[2]))
+            })
+            .collect())
     }
 
     /// The LCS of each pair of table rows when it reaches the pair's `needed`, else
@@ -702,27 +783,25 @@ impl Gpu {
     }
 }
 
-/// Consecutive runs of at most `most` listed fragments whose scans sum to under 2³¹ pairs
-/// (so the kernel's 32-bit pair counter cannot wrap).
-fn runs_of(listed: &[Listed], most: usize) -> impl Iterator<Item = &[Listed]> {
-    let mut rest = listed;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let (mut n, mut scanned) = (0usize, 0u64);
-        while n < rest.len() && n < most {
-            let span = rest[n].hi.saturating_sub(rest[n].lo) as u64;
-            if n > 0 && scanned + span >= 1 << 31 {
+/// Consecutive runs (first, end) of at most `most` items whose spans sum to under 2³¹
+/// (so a kernel's 32-bit counter of what it finds cannot wrap).
+fn runs_of<T>(items: &[T], most: usize, span: impl Fn(&T) -> u64) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut first = 0;
+    while first < items.len() {
+        let (mut end, mut scanned) = (first, 0u64);
+        while end < items.len() && end - first < most {
+            let s = span(&items[end]);
+            if end > first && scanned + s >= 1 << 31 {
                 break;
             }
-            scanned += span;
-            n += 1;
+            scanned += s;
+            end += 1;
         }
-        let (run, tail) = rest.split_at(n);
-        rest = tail;
-        Some(run)
-    })
+        runs.push((first, end));
+        first = end;
+    }
+    runs
 }
 
 #[cfg(test)]
@@ -747,11 +826,13 @@ mod tests {
     }
 
     /// Chunks so small that every path runs: many blocks, many dispatches, an append
-    /// buffer that overflows at once, verification in runs of 7 pairs.
+    /// buffer that overflows at once and runs split when they outgrow 50 records,
+    /// verification in runs of 7 pairs.
     const TINY: Chunking = Chunking {
         block_fragments: 37,
         listed_per_dispatch: 50,
         initial_pairs: 1,
+        max_records: 50,
         pairs_per_dispatch: 7,
         loop_budget: 3_000,
     };

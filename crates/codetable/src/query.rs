@@ -436,11 +436,23 @@ pub fn query(input: &QueryInput, options: &QueryOptions) -> Result<QueryReport, 
         Strategy::Lsh => Backend::Cpu,
         Strategy::Exhaustive => Backend::select(options.backend, options.allow_software_gpu)?,
     };
-    let scanned = match options.candidates {
-        Strategy::Lsh => None,
+    let (scanned, backend) = match options.candidates {
+        Strategy::Lsh => (None, backend),
         Strategy::Exhaustive => {
             let rows: Vec<u32> = (0..table.len() as u32).collect();
-            Some(index.scan(&table, &rows, options.min_similarity, &backend)?)
+            match index.scan(&table, &rows, options.min_similarity, &backend) {
+                Ok(scanned) => (Some(scanned), backend),
+                // As `analyze` does: under `auto`, a GPU that fails hands over to the CPU.
+                Err(why) if options.backend == BackendChoice::Auto => {
+                    tracing::warn!("the GPU failed, scanning on the CPU instead: {why}");
+                    let cpu = Backend::Cpu;
+                    (
+                        Some(index.scan(&table, &rows, options.min_similarity, &cpu)?),
+                        cpu,
+                    )
+                }
+                Err(why) => return Err(why.into()),
+            }
         }
     };
     let mut report = QueryReport {

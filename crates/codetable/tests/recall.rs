@@ -18,7 +18,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use backends::analyze_on_both;
-use codetable::Report;
+use codetable::{Report, Strategy};
 use corpus::source_files;
 use mutate::{
     DIALECTS, Dialect, Function, Mutation, Rng, donor_statements, functions, mutant_file, mutate,
@@ -141,7 +141,7 @@ fn recall_on_mutated_real_functions() {
                 std::fs::write(work.path().join(&name), file).unwrap();
                 expected.push((name, line));
             }
-            let report = analyze_on_both(work.path());
+            let report = analyze_on_both(work.path(), &[Strategy::Lsh, Strategy::Exhaustive]);
             let missed: Vec<String> = picked
                 .iter()
                 .zip(&expected)
