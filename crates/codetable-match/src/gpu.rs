@@ -924,6 +924,47 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Any size (not a multiple of the workgroup, larger than a block or a run) and any
+        /// chunking: the GPU's near-miss edges are the CPU's, cold and touched.
+        #[test]
+        fn generated_tables_match_on_both_backends(
+            seed in proptest::prelude::any::<u64>(),
+            n in 0usize..260,
+            block in 1u32..100,
+            listed in 1u32..100,
+            records in 1u32..200,
+            exhaustive in proptest::prelude::any::<bool>(),
+        ) {
+            let gpu = gpu();
+            let table = generated(seed, n);
+            let classes = exact_classes(&table);
+            let config = MatchConfig {
+                candidates: if exhaustive { Strategy::Exhaustive } else { Strategy::Lsh },
+                ..MatchConfig::default()
+            };
+            let chunking = Chunking {
+                block_fragments: block,
+                listed_per_dispatch: listed,
+                initial_pairs: 1,
+                max_records: records.max(block),
+                pairs_per_dispatch: listed,
+                loop_budget: Chunking::SOFTWARE_LOOP_LIMIT,
+            };
+            let backend = Backend::Gpu { gpu, chunking };
+            let cpu = near_edges(&table, &classes, &config, &Backend::Cpu).unwrap();
+            proptest::prop_assert_eq!(near_edges(&table, &classes, &config, &backend).unwrap(), cpu);
+            let reps = representatives(&table, &classes);
+            let mut next = xorshift(seed);
+            let touched: Vec<bool> = (0..table.len()).map(|_| next().is_multiple_of(3)).collect();
+            proptest::prop_assert_eq!(
+                near_edges_touching(&table, &reps, &touched, &config, &backend).unwrap(),
+                near_edges_touching(&table, &reps, &touched, &config, &Backend::Cpu).unwrap()
+            );
+        }
+    }
+
     #[test]
     fn the_lcs_kernel_computes_what_the_cpu_verifier_computes() {
         let gpu = gpu();
