@@ -121,7 +121,7 @@ pub fn render_text(report: &Report, top: usize) -> String {
     let t = &s.timings_ms;
     let b = &s.backend;
     let on = match (&b.adapter, &b.fallback) {
-        (Some(adapter), _) => format!("{} on {adapter}", b.name),
+        (Some(adapter), _) => format!("{}: {adapter}", b.name),
         (None, Some(why)) => format!("{} ({why})", b.name),
         (None, None) => b.name.clone(),
     };
