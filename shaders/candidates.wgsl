@@ -10,18 +10,7 @@
 //
 // The block's sketches are read through workgroup memory, 32 at a time, shared by the
 // workgroup's 64 listed fragments. Integers only: the answers are the CPU's. The host
-// prepends agreement.wgsl (`agrees_enough`).
-
-struct Params {
-    listed: u32,        // entries in `listed`
-    block_start: u32,   // position of the block's first fragment
-    block_len: u32,     // fragments in the block
-    capacity: u32,      // pairs `out` holds
-    min_agreement: u32, // MatchConfig::min_agreement
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
+// prepends scan.wgsl (`Params`, `agrees_enough`).
 
 struct Meta {
     tokens: u32,
@@ -39,7 +28,6 @@ struct Listed {
     pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> listed: array<Listed>;
 @group(0) @binding(2) var<storage, read> sketches: array<u32>; // 64 bins per block fragment
 @group(0) @binding(3) var<storage, read> metas: array<Meta>;   // one per block fragment
@@ -129,7 +117,7 @@ fn main(
                 let overlap = a_meta.file == b_meta.file
                     && a_meta.first_token < b_meta.end_token
                     && b_meta.first_token < a_meta.end_token;
-                if agrees_enough(agreement, shorter, longer, params.min_agreement) && !overlap {
+                if agrees_enough(agreement, shorter, longer) && !overlap {
                     let slot = atomicAdd(&count, 1u);
                     if slot < params.capacity {
                         out[slot] = vec2<u32>(a, b);

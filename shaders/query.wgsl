@@ -7,19 +7,8 @@
 // pass through workgroup memory 16 at a time. Each query carries the run `lo..hi` of
 // stored positions (sorted by group and length) whose lengths fit it. Hits are appended
 // through the atomic `count`, which keeps counting past `capacity` so the host sees an
-// overflow and dispatches again with room. The host prepends agreement.wgsl
-// (`agrees_enough`).
-
-struct Params {
-    queries: u32,
-    block_start: u32, // position of the block's first stored fragment
-    block_len: u32,
-    capacity: u32,
-    min_agreement: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
+// overflow and dispatches again with room. The host prepends scan.wgsl
+// (`Params`, `agrees_enough`).
 
 struct Query {
     sketch: array<u32, 64>,
@@ -36,7 +25,6 @@ struct Hit {
     pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> queries: array<Query>;
 @group(0) @binding(2) var<storage, read> sketches: array<u32>; // 64 bins per stored fragment
 @group(0) @binding(3) var<storage, read> lengths: array<u32>;  // tokens per stored fragment
@@ -64,13 +52,13 @@ fn main(
         }
         own_tokens = lengths[local];
     }
-    for (var base = 0u; base < params.queries; base += TILE) {
-        if lane < TILE && base + lane < params.queries {
+    for (var base = 0u; base < params.listed; base += TILE) {
+        if lane < TILE && base + lane < params.listed {
             tile[lane] = queries[base + lane];
         }
         workgroupBarrier();
         if stored_here {
-            for (var k = 0u; k < min(TILE, params.queries - base); k++) {
+            for (var k = 0u; k < min(TILE, params.listed - base); k++) {
                 if position < tile[k].lo || position >= tile[k].hi {
                     continue;
                 }
@@ -80,7 +68,7 @@ fn main(
                 }
                 let shorter = min(own_tokens, tile[k].tokens);
                 let longer = max(own_tokens, tile[k].tokens);
-                if agrees_enough(agreement, shorter, longer, params.min_agreement) {
+                if agrees_enough(agreement, shorter, longer) {
                     let slot = atomicAdd(&count, 1u);
                     if slot < params.capacity {
                         out[slot] = Hit(base + k, position, agreement, 0u);

@@ -34,24 +34,52 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backend for `choice`. `auto` takes a hardware adapter when one exists, a
-    /// software one (llvmpipe, lavapipe) only with `allow_software`, and otherwise the CPU,
-    /// saying why in the log; `gpu` without a usable adapter is an error.
+    /// The backend for `choice`: `auto` as [`Backend::auto`] picks it; `gpu` without a
+    /// usable adapter is an error.
     pub fn select(choice: BackendChoice, allow_software: bool) -> Result<Backend, GpuError> {
-        let gpu = |gpu: Arc<Gpu>| Backend::Gpu {
-            chunking: Chunking::for_adapter(gpu.adapter()),
-            gpu,
-        };
         match choice {
             BackendChoice::Cpu => Ok(Backend::Cpu),
-            BackendChoice::Gpu => Gpu::shared(allow_software).map(gpu),
-            BackendChoice::Auto => match Gpu::shared(allow_software) {
-                Ok(found) => Ok(gpu(found)),
-                Err(why) => {
-                    tracing::info!("matching on the CPU: {why}");
-                    Ok(Backend::Cpu)
-                }
-            },
+            BackendChoice::Gpu => Gpu::shared(allow_software).map(Backend::on),
+            BackendChoice::Auto => Ok(Backend::auto(allow_software).0),
+        }
+    }
+
+    /// A hardware adapter when one exists, a software one (llvmpipe, lavapipe) only with
+    /// `allow_software`, otherwise the CPU: the backend, and why it is not a GPU (logged).
+    pub fn auto(allow_software: bool) -> (Backend, Option<GpuError>) {
+        match Gpu::shared(allow_software) {
+            Ok(gpu) => (Backend::on(gpu), None),
+            Err(why) => {
+                tracing::info!("matching on the CPU: {why}");
+                (Backend::Cpu, Some(why))
+            }
+        }
+    }
+
+    /// `gpu` with the chunking its adapter needs.
+    fn on(gpu: Arc<Gpu>) -> Backend {
+        Backend::Gpu {
+            chunking: Chunking::for_adapter(gpu.adapter()),
+            gpu,
+        }
+    }
+
+    /// `work` on this backend; when it is a GPU that fails and `fall_back` holds, on the
+    /// CPU instead, which this backend then stays (logged): the result, and the failure it
+    /// recovered from.
+    pub fn run<T>(
+        &mut self,
+        fall_back: bool,
+        work: impl Fn(&Backend) -> Result<T, GpuError>,
+    ) -> Result<(T, Option<GpuError>), GpuError> {
+        match work(self) {
+            Ok(found) => Ok((found, None)),
+            Err(why) if fall_back && matches!(self, Backend::Gpu { .. }) => {
+                tracing::warn!("the GPU failed, matching on the CPU instead: {why}");
+                *self = Backend::Cpu;
+                Ok((work(self)?, Some(why)))
+            }
+            Err(why) => Err(why),
         }
     }
 

@@ -16,6 +16,7 @@
 use codetable_fingerprint::{FragmentTable, SKETCH_BINS, Sketch};
 use rayon::prelude::*;
 
+use crate::near::byte_agreement;
 use crate::{Backend, GpuError, MatchConfig};
 
 /// The exhaustive candidate pairs (rows, `a < b`, sorted) among `representatives`: all of
@@ -208,15 +209,10 @@ pub(crate) fn cpu_pairs(
                     let (ta, tb) = (meta_a.tokens, meta_b.tokens);
                     config.agreement_needed(ta.min(tb), ta.max(tb))
                 };
-                let equal_bytes = bytes_a
-                    .iter()
-                    .zip(&bytes[b as usize])
-                    .fold(0u8, |sum, (x, y)| sum + (x == y) as u8)
-                    as u32;
                 let overlap = meta_a.file == meta_b.file
                     && meta_a.first_token < meta_b.end_token
                     && meta_b.first_token < meta_a.end_token;
-                (equal_bytes >= needed
+                (byte_agreement(bytes_a, &bytes[b as usize]) >= needed
                     && sketch_a.agreement(&order.sketches[b as usize]) >= needed
                     && !overlap)
                     .then_some((a, b))

@@ -60,8 +60,8 @@ pub struct Chunking {
     pub block_fragments: u32,
     /// Listed fragments per dispatch of the exhaustive scan.
     pub listed_per_dispatch: u32,
-    /// Pairs the candidate append buffer holds at first in each dispatch (it grows on
-    /// overflow).
+    /// Room the append buffer starts with in each dispatch, in candidate pairs of 8 bytes
+    /// (a query hit takes two); it grows on overflow.
     pub initial_pairs: u32,
     /// The most records an append buffer may hold (the binding size caps it too): past it
     /// a run of listed fragments is split in two.
@@ -136,12 +136,12 @@ impl std::fmt::Debug for Gpu {
 /// The kernels, one file each, the agreement bar in front of the two that use it
 /// (validated by naga in the tests).
 pub const CANDIDATES_WGSL: &str = concat!(
-    include_str!("../../../shaders/agreement.wgsl"),
+    include_str!("../../../shaders/scan.wgsl"),
     include_str!("../../../shaders/candidates.wgsl")
 );
 pub const LCS_WGSL: &str = include_str!("../../../shaders/lcs.wgsl");
 pub const QUERY_WGSL: &str = concat!(
-    include_str!("../../../shaders/agreement.wgsl"),
+    include_str!("../../../shaders/scan.wgsl"),
     include_str!("../../../shaders/query.wgsl")
 );
 
@@ -176,13 +176,17 @@ struct Task {
 
 impl Gpu {
     /// The process's GPU: the best hardware adapter, or with `allow_software` a software
-    /// one when there is no hardware; opened on first use and shared after.
+    /// one when there is no hardware; opened on first use and shared after (one device
+    /// per process, whatever the callers allow).
     pub fn shared(allow_software: bool) -> Result<Arc<Gpu>, GpuError> {
         static HARDWARE: OnceLock<Result<Arc<Gpu>, GpuError>> = OnceLock::new();
-        static ANY: OnceLock<Result<Arc<Gpu>, GpuError>> = OnceLock::new();
-        let cell = if allow_software { &ANY } else { &HARDWARE };
-        cell.get_or_init(|| Gpu::open(allow_software).map(Arc::new))
-            .clone()
+        static SOFTWARE: OnceLock<Result<Arc<Gpu>, GpuError>> = OnceLock::new();
+        match HARDWARE.get_or_init(|| Gpu::open(false).map(Arc::new)) {
+            Err(GpuError::SoftwareOnly(_)) if allow_software => SOFTWARE
+                .get_or_init(|| Gpu::open(true).map(Arc::new))
+                .clone(),
+            found => found.clone(),
+        }
     }
 
     /// The adapter this device runs on.

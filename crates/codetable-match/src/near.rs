@@ -16,7 +16,7 @@ use codetable_fingerprint::{FragmentId, FragmentKind, FragmentTable, SKETCH_BINS
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::verify::{Histograms, verify_pair, verify_rows};
+use crate::verify::{Histograms, verify_on_cpu, verify_rows};
 use crate::{Backend, Edge, ExactClasses, GpuError, MatchConfig, Strategy, Verifier, exhaustive};
 
 /// A pair of fragments to verify, `a < b`.
@@ -107,13 +107,6 @@ fn edges_of(
         // LSH on the CPU, all pairs: band by band, verified as found, so that candidates
         // are never all held at once.
         (Strategy::Lsh, Backend::Cpu, None) => {
-            let verify_all =
-                |pairs: &[(u32, u32)], histograms: &Histograms, verifier: &mut Verifier| {
-                    pairs
-                        .iter()
-                        .filter_map(|&pair| verify_pair(table, histograms, verifier, pair, config))
-                        .collect::<Vec<Edge>>()
-                };
             let histograms = Histograms::of(table, representatives);
             let (counts, edges): (Vec<u64>, Vec<Vec<Edge>>) = (0..bands(config))
                 .into_par_iter()
@@ -121,7 +114,7 @@ fn edges_of(
                     let pairs = band_pairs(table, representatives, config, band);
                     (
                         pairs.len() as u64,
-                        verify_all(&pairs, &histograms, verifier),
+                        verify_on_cpu(table, &histograms, verifier, &pairs, config),
                     )
                 })
                 .unzip();
@@ -332,7 +325,7 @@ fn bucket_pairs(
 }
 
 /// Equal bytes of two sketches' low bytes: at least their [`Sketch::agreement`].
-fn byte_agreement(a: &[u8; SKETCH_BINS], b: &[u8; SKETCH_BINS]) -> u32 {
+pub(crate) fn byte_agreement(a: &[u8; SKETCH_BINS], b: &[u8; SKETCH_BINS]) -> u32 {
     // A sum of 0/1 bytes (at most 64) vectorises.
     a.iter()
         .zip(b)

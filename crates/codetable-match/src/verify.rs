@@ -94,10 +94,7 @@ pub(crate) fn verify_rows(
         Backend::Cpu => Ok(pairs
             .par_chunks(256)
             .map_init(Verifier::default, |verifier, chunk| {
-                chunk
-                    .iter()
-                    .filter_map(|&pair| verify_pair(table, &histograms, verifier, pair, config))
-                    .collect::<Vec<Edge>>()
+                verify_on_cpu(table, &histograms, verifier, chunk, config)
             })
             .flatten_iter()
             .collect()),
@@ -132,8 +129,23 @@ fn edge(table: &FragmentTable, a: u32, b: u32, lcs: u32) -> Edge {
     }
 }
 
+/// The pairs of rows that verify, as edges in the pairs' order, on the CPU with one
+/// verifier (consecutive pairs sharing their first row reuse its bit masks).
+pub(crate) fn verify_on_cpu(
+    table: &FragmentTable,
+    histograms: &Histograms,
+    verifier: &mut Verifier,
+    pairs: &[(u32, u32)],
+    config: &MatchConfig,
+) -> Vec<Edge> {
+    pairs
+        .iter()
+        .filter_map(|&pair| verify_pair(table, histograms, verifier, pair, config))
+        .collect()
+}
+
 /// Rows `a` and `b` as an edge when their LCS reaches [`needed_lcs`].
-pub(crate) fn verify_pair(
+fn verify_pair(
     table: &FragmentTable,
     histograms: &Histograms,
     verifier: &mut Verifier,
@@ -218,15 +230,8 @@ pub fn verify(table: &FragmentTable, candidates: &[Candidate], config: &MatchCon
         .collect();
     // Consecutive pairs sharing their first row reuse its bit masks.
     rows.par_sort_unstable();
-    let ends: Vec<u32> = rows.iter().flat_map(|&(a, b)| [a, b]).collect();
-    let histograms = Histograms::of(table, &ends);
-    let mut edges: Vec<Edge> = rows
-        .into_par_iter()
-        .map_init(Verifier::default, |verifier, pair| {
-            verify_pair(table, &histograms, verifier, pair, config)
-        })
-        .flatten()
-        .collect();
+    let mut edges =
+        verify_rows(table, &rows, config, &Backend::Cpu).expect("the CPU backend cannot fail");
     edges.par_sort_unstable();
     edges
 }

@@ -48,11 +48,6 @@ fn every_shader_file_is_embedded() {
     files.sort();
     assert_eq!(
         files,
-        [
-            "agreement.wgsl",
-            "candidates.wgsl",
-            "lcs.wgsl",
-            "query.wgsl"
-        ]
+        ["candidates.wgsl", "lcs.wgsl", "query.wgsl", "scan.wgsl"]
     );
 }

@@ -478,24 +478,16 @@ impl Selected {
             return Ok(work(&Backend::Cpu)?);
         }
         if std::mem::take(&mut self.undecided) {
-            self.backend = Backend::select(BackendChoice::Auto, options.allow_software_gpu)
-                .expect("auto falls back to the CPU");
-            if let Backend::Cpu = self.backend {
-                self.fallback = codetable_match::Gpu::shared(options.allow_software_gpu)
-                    .err()
-                    .map(|why| why.to_string());
-            }
+            let (backend, why) = Backend::auto(options.allow_software_gpu);
+            self.backend = backend;
+            self.fallback = why.map(|why| why.to_string());
         }
-        match work(&self.backend) {
-            Ok(found) => Ok(found),
-            Err(why) if options.backend == BackendChoice::Auto => {
-                tracing::warn!("the GPU failed, matching on the CPU instead: {why}");
-                self.backend = Backend::Cpu;
-                self.fallback = Some(format!("the GPU failed: {why}"));
-                Ok(work(&self.backend)?)
-            }
-            Err(why) => Err(why.into()),
+        let fall_back = options.backend == BackendChoice::Auto;
+        let (found, failed) = self.backend.run(fall_back, work)?;
+        if let Some(why) = failed {
+            self.fallback = Some(format!("the GPU failed: {why}"));
         }
+        Ok(found)
     }
 }
 

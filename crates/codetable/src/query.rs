@@ -432,27 +432,20 @@ pub fn query(input: &QueryInput, options: &QueryOptions) -> Result<QueryReport, 
     let started = Instant::now();
     let index = PatternIndex::open(&options.database, options.lock_wait)?;
     let (table, paths) = fingerprint_input(input, options)?;
-    let backend = match options.candidates {
+    let mut backend = match options.candidates {
         Strategy::Lsh => Backend::Cpu,
         Strategy::Exhaustive => Backend::select(options.backend, options.allow_software_gpu)?,
     };
-    let (scanned, backend) = match options.candidates {
-        Strategy::Lsh => (None, backend),
+    let scanned = match options.candidates {
+        Strategy::Lsh => None,
         Strategy::Exhaustive => {
+            // As `analyze` does: under `auto`, a GPU that fails hands over to the CPU.
             let rows: Vec<u32> = (0..table.len() as u32).collect();
-            match index.scan(&table, &rows, options.min_similarity, &backend) {
-                Ok(scanned) => (Some(scanned), backend),
-                // As `analyze` does: under `auto`, a GPU that fails hands over to the CPU.
-                Err(why) if options.backend == BackendChoice::Auto => {
-                    tracing::warn!("the GPU failed, scanning on the CPU instead: {why}");
-                    let cpu = Backend::Cpu;
-                    (
-                        Some(index.scan(&table, &rows, options.min_similarity, &cpu)?),
-                        cpu,
-                    )
-                }
-                Err(why) => return Err(why.into()),
-            }
+            let fall_back = options.backend == BackendChoice::Auto;
+            let (scanned, _) = backend.run(fall_back, |backend| {
+                index.scan(&table, &rows, options.min_similarity, backend)
+            })?;
+            Some(scanned)
         }
     };
     let mut report = QueryReport {
