@@ -633,33 +633,11 @@ fn exhaustive_queries_agree_on_both_backends_and_hold_the_lsh_matches() {
     let out = run(Adapters::AnyAllowed, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let input = tree.join("codetable-match/src");
-    let lsh = query_json(&db, &input, Adapters::AnyAllowed, &["--candidates", "lsh"]);
-    let cpu = query_json(
-        &db,
-        &input,
-        Adapters::AnyAllowed,
-        &[
-            "--candidates",
-            "exhaustive",
-            "--backend",
-            "cpu",
-            "--top",
-            "1000",
-        ],
-    );
-    let mut gpu = query_json(
-        &db,
-        &input,
-        Adapters::AnyAllowed,
-        &[
-            "--candidates",
-            "exhaustive",
-            "--backend",
-            "gpu",
-            "--top",
-            "1000",
-        ],
-    );
+    let query = |extra: &[&str]| query_json(&db, &input, Adapters::AnyAllowed, extra);
+    let lsh = query(&["--candidates", "lsh"]);
+    let exhaustive = ["--candidates", "exhaustive", "--top", "1000", "--backend"];
+    let cpu = query(&[&exhaustive[..], &["cpu"]].concat());
+    let mut gpu = query(&[&exhaustive[..], &["gpu"]].concat());
     assert_eq!(cpu["backend"], "cpu");
     assert_eq!(gpu["backend"], "gpu");
     gpu["backend"] = cpu["backend"].clone();
@@ -670,12 +648,7 @@ fn exhaustive_queries_agree_on_both_backends_and_hold_the_lsh_matches() {
         "{all:?}"
     );
     // With `--top` high enough to list everything, the scan finds every LSH match.
-    let lsh_all = places(&query_json(
-        &db,
-        &input,
-        Adapters::AnyAllowed,
-        &["--candidates", "lsh", "--top", "1000"],
-    ));
+    let lsh_all = places(&query(&["--candidates", "lsh", "--top", "1000"]));
     let missing: Vec<&String> = lsh_all.iter().filter(|p| !all.contains(p)).collect();
     assert!(
         missing.is_empty(),
